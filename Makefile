@@ -1,0 +1,51 @@
+# Two commands for a fresh machine: `make demo` and `make test`.
+# Both create .venv, install system packages (Debian, as root) and the project
+# with constraints.txt (torch==2.13.0), then do their work.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils fonts-dejavu-core
+DEMO_OUT ?= demo_out
+export HF_HUB_OFFLINE := 1
+
+.PHONY: demo test install system-deps sample bench lint clean
+
+install: $(STAMP)
+
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	    echo "missing system packages:$$missing (install them with apt-get as root)" >&2; exit 1; fi; \
+	  echo "installing system packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): pyproject.toml constraints.txt | system-deps
+	$(PYTHON) -m venv $(VENV)
+	# torch first, pinned: installing kornia first would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+sample: $(STAMP)
+	$(PY) sample_data/generate.py --out sample_data
+
+demo: $(STAMP) sample
+	rm -rf $(DEMO_OUT)
+	$(VENV)/bin/monitor compare sample_data/baseline.png sample_data/current.png --out $(DEMO_OUT)/compare
+	@echo "demo outputs: $(abspath $(DEMO_OUT))/compare (regions.json, change.tif, heatmap.png, overlay.png, registration.json)"
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	OMP_NUM_THREADS=2 $(PY) bench/stages.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

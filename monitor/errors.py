@@ -1,0 +1,16 @@
+"""The one exception type the library raises for bad input or impossible work."""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """A problem a user can act on, described in one line.
+
+    Every stage raises this (never a bare ``ValueError`` from deep inside) when
+    its input is wrong or the work cannot be done. The CLI prints
+    ``error: <message>`` on stderr and exits non-zero.
+    """
+
+    def __init__(self, message: str) -> None:
+        one_line = " ".join(str(message).split())
+        super().__init__(one_line)

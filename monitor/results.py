@@ -1,0 +1,200 @@
+"""Frozen dataclasses that every layer speaks.
+
+Coordinates everywhere in `monitor` are pixel coordinates of the *baseline*
+scan at full resolution unless a name says otherwise: x to the right, y down,
+origin at the top-left corner of the top-left pixel (so the centre of pixel
+``[row, col]`` is ``(col + 0.5, row + 0.5)``). With this convention a change
+of resolution by a factor ``s`` maps a point ``p`` to ``s * p`` exactly.
+
+Heights are relative heights, positive towards the viewer. Photometric
+estimates are in units of the baseline pixel pitch (multiply by
+``1 / px_per_mm`` for millimetres when the scale is known).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+Polarity = Literal["bulge", "recession"]
+
+
+@dataclass(frozen=True)
+class Light:
+    """Direction the light comes *from*.
+
+    Parameters
+    ----------
+    azimuth_deg
+        Angle in the picture plane, counter-clockwise as the viewer sees it:
+        0 = light from the right, 90 = from the top, 180 = from the left,
+        270 = from the bottom.
+    elevation_deg
+        Angle above the picture plane: 90 = straight on, 10-30 = raking.
+    """
+
+    azimuth_deg: float = 180.0
+    elevation_deg: float = 30.0
+
+    def vector(self) -> np.ndarray:
+        """Unit vector (x right, y down, z towards the viewer) pointing at the lamp."""
+        az = math.radians(self.azimuth_deg)
+        el = math.radians(self.elevation_deg)
+        return np.array(
+            [math.cos(el) * math.cos(az), -math.cos(el) * math.sin(az), math.sin(el)],
+            dtype=np.float64,
+        )
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """An image as read from disk (see :func:`monitor.io.read_image`).
+
+    ``pixels`` keep the file's encoding (sRGB-encoded, uint8 or uint16,
+    H x W x 3) so that large scans stay compact; use
+    :func:`monitor.io.to_linear` for linear light.
+    """
+
+    pixels: np.ndarray
+    path: str
+    bit_depth: int
+    source_channels: int
+    orientation_applied: int = 1
+    exif: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+
+@dataclass(frozen=True)
+class Registration:
+    """How CURRENT maps onto BASELINE.
+
+    ``homography`` maps CURRENT pixel coordinates onto BASELINE pixel
+    coordinates (3 x 3, full resolution, corner-origin convention).
+    ``residual_grid`` is a smooth displacement field, in CURRENT pixels,
+    added after the inverse homography: a baseline point ``p`` is found in
+    CURRENT at ``H^-1(p) + d(p)``. ``d`` is sampled on a regular grid of
+    ``residual_grid.shape[:2]`` nodes spanning the baseline image
+    (node ``(i, j)`` at ``x = j * W / (nx - 1)``, ``y = i * H / (ny - 1)``),
+    last axis = (dx, dy), and interpolated bicubically between nodes.
+    ``None`` means no residual was fitted.
+    """
+
+    homography: np.ndarray
+    baseline_shape: tuple[int, int]
+    current_shape: tuple[int, int]
+    n_matches: int
+    n_inliers: int
+    rmse_homography_px: float
+    rmse_px: float
+    residual_grid: np.ndarray | None = None
+    working_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class DepthMap:
+    """Relative height of one scan (larger = towards the viewer)."""
+
+    height: np.ndarray
+    model_id: str
+    weights_sha256: str | None
+    device: str
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Robust fit ``reference ~= scale * moving + shift`` over unchanged pixels."""
+
+    scale: float
+    shift: float
+    n_used: int
+    inlier_fraction: float
+
+
+@dataclass(frozen=True)
+class ChangeMap:
+    """Signed height change on the baseline grid at analysis resolution.
+
+    ``height`` is H' x W' float32, NaN where the scans do not overlap;
+    ``scale`` is analysis pixels per baseline pixel (<= 1).
+    ``appearance`` marks pixels whose change is chromatic (stains,
+    yellowing) and therefore not treated as relief.
+    """
+
+    height: np.ndarray
+    scale: float
+    method: str
+    noise_sigma: float
+    appearance: np.ndarray | None = None
+    alignment: Alignment | None = None
+    model_id: str = ""
+    weights_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Region:
+    """One connected area of significant change, in baseline pixels."""
+
+    id: int
+    polarity: Polarity
+    centroid: tuple[float, float]
+    bbox: tuple[float, float, float, float]
+    area_px: float
+    peak: float
+    mean: float
+    significance: float
+    area_mm2: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "polarity": self.polarity,
+            "centroid": [round(self.centroid[0], 2), round(self.centroid[1], 2)],
+            "bbox": [round(v, 2) for v in self.bbox],
+            "area_px": round(self.area_px, 1),
+            "area_mm2": None if self.area_mm2 is None else round(self.area_mm2, 3),
+            "peak": float(self.peak),
+            "mean": float(self.mean),
+            "significance": round(float(self.significance), 3),
+        }
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    name: str
+    seconds: float
+    peak_rss_mb: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything one comparison produced; storage and reports read this."""
+
+    baseline_path: str
+    current_path: str
+    baseline_shape: tuple[int, int]
+    registration: Registration
+    change: ChangeMap
+    regions: tuple[Region, ...]
+    light: Light
+    params: dict[str, object]
+    timings: tuple[StageTiming, ...]
+    software_version: str
+    px_per_mm: float | None = None
+
+    @property
+    def model_id(self) -> str:
+        return self.change.model_id
+
+    @property
+    def weights_sha256(self) -> str | None:
+        return self.change.weights_sha256
