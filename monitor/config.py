@@ -39,7 +39,7 @@ class Settings:
     light_azimuth: float = 180.0  # degrees, 180 = from the left (see results.Light)
     light_elevation: float = 30.0
     # change detection
-    significance_z: float = 4.0  # region threshold in noise sigmas
+    significance_z: float = 6.0  # region seed threshold in noise sigmas (grows to half)
     min_region_frac: float = 0.004  # min region size as a fraction of the long side (squared)
 
     def replace(self, **changes: object) -> Settings:

@@ -127,7 +127,9 @@ class ChangeMap:
     ``height`` is H' x W' float32, NaN where the scans do not overlap;
     ``scale`` is analysis pixels per baseline pixel (<= 1).
     ``appearance`` marks pixels whose change is chromatic (stains,
-    yellowing) and therefore not treated as relief.
+    yellowing) and therefore not treated as relief. ``integration_direction``
+    is the in-plane light direction along which shading was integrated, when
+    it was (integration leaves faint tails along it).
     """
 
     height: np.ndarray
@@ -138,6 +140,7 @@ class ChangeMap:
     alignment: Alignment | None = None
     model_id: str = ""
     weights_sha256: str | None = None
+    integration_direction: tuple[float, float] | None = None  # (ux, uy) when integrated
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,7 @@ class Comparison:
     timings: tuple[StageTiming, ...]
     software_version: str
     px_per_mm: float | None = None
+    preview: np.ndarray | None = None  # baseline at analysis resolution, uint8 (figures)
 
     @property
     def model_id(self) -> str:

@@ -1,0 +1,1 @@
+"""Change estimation: from two registered scans to a signed height-change map."""
