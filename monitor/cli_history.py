@@ -1,0 +1,482 @@
+"""Commands of the artwork history: init, db, artwork, ingest, history, report, stored compare.
+
+Thin over :mod:`monitor.store` and :mod:`monitor.report.render`: parse,
+call one library function, print (``--json`` / ``--csv`` where output is
+data). :func:`register` attaches the commands to the main Typer app;
+``monitor compare SLUG`` (one argument) is dispatched by :mod:`monitor.cli`
+to :func:`compare_stored`.
+
+Every command takes ``--home`` (env ``MONITOR_HOME``, default
+``Settings.home`` = ``~/.local/share/monitor``) and prints
+``error: <one line>`` on stderr with exit status 1 on a
+:class:`~monitor.errors.MonitorError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from monitor.config import Settings, load_settings
+from monitor.errors import MonitorError
+from monitor.results import Comparison, Light
+from monitor.store import db, repository
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--home",
+        envvar="MONITOR_HOME",
+        help="Data home (monitor.db + stored files); default ~/.local/share/monitor.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+@contextmanager
+def _handled() -> Iterator[None]:
+    """Turn a MonitorError into ``error: <one line>`` on stderr and exit status 1."""
+    try:
+        yield
+    except MonitorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _echo_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _settings_and_home(home: Path | None) -> tuple[Settings, Path]:
+    settings = load_settings()
+    return settings, db.resolve_home(home, settings)
+
+
+def _open(home: Path | None) -> tuple[Settings, db.Store]:
+    settings, path = _settings_and_home(home)
+    return settings, db.open_store(path, settings)
+
+
+# --------------------------------------------------------------------------- init / db
+
+
+def init(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Create the data home and its database (runs the migrations up to head)."""
+    with _handled():
+        settings, path = _settings_and_home(home)
+        store = db.init_home(path, settings)
+        revision = db.current_revision(store.engine)
+        store.engine.dispose()
+    info = {"home": str(path), "database": _display_url(path, settings), "revision": revision}
+    if as_json:
+        _echo_json(info)
+    else:
+        typer.echo(f"data home {path} ready (database revision {revision})")
+
+
+def _display_url(home: Path, settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(db.database_url(home, settings)).render_as_string(hide_password=True)
+
+
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Migrate the database up (default: to the newest revision)."""
+    with _handled():
+        settings, path = _settings_and_home(home)
+        if db.database_url(path, settings).startswith("sqlite") and not path.is_dir():
+            raise MonitorError(f"no data home at {path}; run 'monitor init --home {path}'")
+        now = db.upgrade(db.database_url(path, settings), revision)
+    _print_revision(now, as_json)
+
+
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision: an id, -1, or base.")],
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Migrate the database down (base drops every table: all data is lost)."""
+    with _handled():
+        settings, path = _settings_and_home(home)
+        if db.database_url(path, settings).startswith("sqlite") and not path.is_dir():
+            raise MonitorError(f"no data home at {path}")
+        now = db.downgrade(db.database_url(path, settings), revision)
+    _print_revision(now, as_json)
+
+
+def db_current(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Print the database's revision and the newest one this version knows."""
+    with _handled():
+        settings, path = _settings_and_home(home)
+        engine = db.make_engine(db.database_url(path, settings))
+        try:
+            now = db.current_revision(engine)
+        finally:
+            engine.dispose()
+        head = db.head_revision()
+    if as_json:
+        _echo_json({"revision": now, "head": head})
+    else:
+        typer.echo(f"database revision {now or 'empty'}; newest {head}")
+
+
+def _print_revision(revision: str | None, as_json: bool) -> None:
+    if as_json:
+        _echo_json({"revision": revision})
+    else:
+        typer.echo(f"database at revision {revision or 'base (empty)'}")
+
+
+# --------------------------------------------------------------------------- artworks
+
+
+def artwork_add(
+    slug: Annotated[str, typer.Argument(help="Stable id: lowercase letters, digits, - and _.")],
+    title: Annotated[str, typer.Option(help="Title of the work.")],
+    artist: Annotated[str | None, typer.Option(help="Artist.")] = None,
+    date: Annotated[str | None, typer.Option(help="Date of the work (free text).")] = None,
+    medium: Annotated[str | None, typer.Option(help="Medium and support.")] = None,
+    width_mm: Annotated[float | None, typer.Option(help="Width in millimetres.")] = None,
+    height_mm: Annotated[float | None, typer.Option(help="Height in millimetres.")] = None,
+    location: Annotated[str | None, typer.Option(help="Where the work is kept.")] = None,
+    notes: Annotated[str | None, typer.Option(help="Free notes.")] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register an artwork."""
+    with _handled():
+        _settings, store = _open(home)
+        info = repository.add_artwork(
+            store,
+            slug,
+            title,
+            artist=artist,
+            date=date,
+            medium=medium,
+            width_mm=width_mm,
+            height_mm=height_mm,
+            location=location,
+            notes=notes,
+        )
+    if as_json:
+        _echo_json(info.to_dict())
+    else:
+        typer.echo(f"added artwork {info.slug}: {info.title}")
+
+
+def artwork_list(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """List the artworks."""
+    with _handled():
+        _settings, store = _open(home)
+        artworks = repository.list_artworks(store)
+    if as_json:
+        _echo_json([a.to_dict() for a in artworks])
+        return
+    for art in artworks:
+        typer.echo(f"{art.slug}\t{art.title}" + (f"\t{art.artist}" if art.artist else ""))
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+def ingest(
+    slug: Annotated[str, typer.Argument(help="Artwork id.")],
+    image: Annotated[Path, typer.Argument(help="Image file (PNG, JPEG, TIFF).")],
+    captured_at: Annotated[
+        str | None,
+        typer.Option(help="ISO 8601 capture time (default: EXIF, else now); naive = UTC."),
+    ] = None,
+    px_per_mm: Annotated[float | None, typer.Option(help="Pixels per millimetre.")] = None,
+    light_azimuth: Annotated[
+        float | None,
+        typer.Option(help="Where the light came from, degrees: 0 right, 90 top, 180 left."),
+    ] = None,
+    light_elevation: Annotated[
+        float | None, typer.Option(help="Lamp elevation above the picture plane, degrees.")
+    ] = None,
+    camera: Annotated[str | None, typer.Option(help="Camera and lens.")] = None,
+    operator: Annotated[str | None, typer.Option(help="Who took the scan.")] = None,
+    notes: Annotated[str | None, typer.Option(help="Free notes.")] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Store a scan of an artwork (the same image twice is stored once)."""
+    with _handled():
+        settings, store = _open(home)
+        meta = repository.ScanMeta(
+            captured_at=None if captured_at is None else repository.parse_time(captured_at),
+            px_per_mm=px_per_mm,
+            light_azimuth=light_azimuth,
+            light_elevation=light_elevation,
+            camera=camera,
+            operator=operator,
+            notes=notes,
+        )
+        from monitor.io import read_image
+
+        result = repository.ingest_scan(
+            store,
+            slug,
+            image,
+            meta,
+            reader=lambda p: read_image(p, max_pixels=settings.max_pixels),
+        )
+    if as_json:
+        _echo_json(
+            {
+                "scan": result.scan.to_dict(),
+                "created": result.created,
+                "file_stored": result.file_stored,
+                "captured_at_source": result.captured_at_source,
+            }
+        )
+        return
+    scan = result.scan
+    what = "stored" if result.created else "already stored as"
+    typer.echo(
+        f"{what} scan {scan.id} of {slug}: {scan.width}x{scan.height} px, captured "
+        f"{scan.captured_at.isoformat()} ({result.captured_at_source}), sha256 {scan.sha256[:12]}"
+    )
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def compare_stored(
+    slug: str,
+    baseline: str | None,
+    current: str | None,
+    force: bool,
+    as_json: bool,
+    home: Path | None,
+    *,
+    settings: Settings | None = None,
+) -> int:
+    """``monitor compare SLUG``: compare two stored scans (default newest vs previous) and store.
+
+    Parameters
+    ----------
+    slug
+        Artwork id.
+    baseline, current
+        Scan id or sha256 prefix; None for the default pair.
+    force
+        Recompute even when the same comparison is stored.
+    as_json
+        Print JSON instead of text.
+    home
+        Data home (None: ``MONITOR_HOME`` / settings).
+    settings
+        Comparison settings (the caller's, with CLI overrides); loaded when None.
+
+    Returns
+    -------
+    int
+        Exit status: 0, or 1 after printing ``error: ...`` on stderr.
+    """
+    try:
+        settings = settings if settings is not None else load_settings()
+        store = db.open_store(db.resolve_home(home, settings), settings)
+
+        # the pipeline (torch, OpenCV...) is imported only when a comparison must be computed
+        def run(base: Path, cur: Path, light: Light, px_per_mm: float | None) -> Comparison:
+            from monitor.pipeline import compare
+
+            return compare(base, cur, settings, light=light, px_per_mm=px_per_mm)
+
+        def write(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
+            from monitor.pipeline import write_outputs
+
+            return write_outputs(comparison, out_dir)
+
+        stored = repository.compare_and_store(
+            store,
+            slug,
+            run,
+            write,
+            settings=settings,
+            baseline=baseline,
+            current=current,
+            force=force,
+        )
+        detail = repository.comparison_detail(store, stored.id)
+    except MonitorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 1
+    counts = {
+        "bulge": sum(r.polarity == "bulge" for r in detail.regions),
+        "recession": sum(r.polarity == "recession" for r in detail.regions),
+    }
+    if as_json:
+        out: dict[str, Any] = {
+            "comparison_id": detail.id,
+            "reused": stored.reused,
+            "replaced_id": stored.replaced_id,
+            "artwork": slug,
+            "baseline_scan": detail.baseline.id,
+            "current_scan": detail.current.id,
+            "counts": counts,
+            "changed_area_px": detail.changed_area_px,
+            "changed_area_mm2": detail.changed_area_mm2,
+            "registration": {
+                "rmse_px": detail.rmse_px,
+                "inliers": detail.n_inliers,
+                "matches": detail.n_matches,
+            },
+            "regions": [r.to_dict() for r in detail.regions],
+            "artifacts": {k: str(v) for k, v in detail.artifacts.items()},
+        }
+        _echo_json(out)
+        return 0
+    state = "reused stored" if stored.reused else "stored"
+    typer.echo(
+        f"{state} comparison {detail.id} of {slug}: scan {detail.baseline.id} -> "
+        f"{detail.current.id}; {len(detail.regions)} region(s): {counts['bulge']} bulge, "
+        f"{counts['recession']} recession; registration RMSE {detail.rmse_px:.2f} px"
+    )
+    for r in detail.regions:
+        area = f"{r.area_mm2:.3g} mm2" if r.area_mm2 is not None else f"{r.area_px:.0f} px"
+        typer.echo(
+            f"  #{r.id:<3} {r.polarity:<9} at ({r.centroid[0]:.0f}, {r.centroid[1]:.0f}) "
+            f"area {area}  peak {r.peak:+.3g}  z {r.significance:.1f}"
+        )
+    return 0
+
+
+# --------------------------------------------------------------------------- history
+
+
+def history(
+    slug: Annotated[str, typer.Argument(help="Artwork id.")],
+    as_json: JsonOption = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print one CSV row per comparison.")
+    ] = False,
+    home: HomeOption = None,
+) -> None:
+    """Every comparison of an artwork in time order, with region counts and the trend."""
+    with _handled():
+        if as_json and as_csv:
+            raise MonitorError("choose one of --json and --csv")
+        _settings, store = _open(home)
+        hist = repository.history(store, slug)
+    if as_json:
+        _echo_json(hist.to_dict())
+        return
+    if as_csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(repository.HISTORY_CSV_COLUMNS))
+        writer.writeheader()
+        writer.writerows(repository.history_rows(hist))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{hist.artwork.title} ({hist.artwork.slug})")
+    for column in ("#", "baseline", "current", "bulges", "recessions", "largest bulge",
+                   "largest recession", "changed area"):
+        table.add_column(column)
+    for e in hist.entries:
+        table.add_row(
+            str(e.comparison_id),
+            e.baseline_captured_at.date().isoformat(),
+            e.current_captured_at.date().isoformat(),
+            str(e.n_bulge),
+            str(e.n_recession),
+            _largest_text(e.largest_bulge),
+            _largest_text(e.largest_recession),
+            f"{e.changed_area_mm2:.3g} mm2"
+            if e.changed_area_mm2 is not None
+            else f"{e.changed_area_px:.0f} px",
+        )
+    console = Console(soft_wrap=True)
+    console.print(table)
+    console.print(f"trend of the changed area: {hist.trend}")
+
+
+def _largest_text(summary: repository.RegionSummary | None) -> str:
+    if summary is None:
+        return "-"
+    if summary.area_mm2 is not None:
+        area = f"{summary.area_mm2:.3g} mm2"
+    else:
+        area = f"{summary.area_px:.0f} px"
+    return f"#{summary.number} peak {summary.peak:+.3g}, {area}"
+
+
+# --------------------------------------------------------------------------- report
+
+
+def report(
+    target: Annotated[str, typer.Argument(help="Comparison id, or an artwork SLUG with --latest.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="PDF file to write.")],
+    latest: Annotated[
+        bool, typer.Option("--latest", help="TARGET is a slug: report its latest comparison.")
+    ] = False,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write the PDF condition report of a comparison."""
+    with _handled():
+        _settings, store = _open(home)
+        if latest:
+            comparison_id = repository.latest_comparison_id(store, repository.validate_slug(target))
+        elif target.isdigit():
+            comparison_id = int(target)
+        else:
+            raise MonitorError(
+                f"{target!r} is not a comparison id; for an artwork use SLUG --latest"
+            )
+        from monitor.report.render import write_report
+
+        rendered = write_report(store, comparison_id, output)
+    if as_json:
+        _echo_json(
+            {
+                "comparison_id": comparison_id,
+                "path": str(rendered.path),
+                "pages": rendered.pages,
+                "refused_resources": list(rendered.refused),
+            }
+        )
+    else:
+        typer.echo(f"wrote {rendered.path} ({rendered.pages} pages) for comparison {comparison_id}")
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the history commands to the main app.
+
+    Parameters
+    ----------
+    app
+        The ``monitor`` Typer app (``compare`` stays the app's own command and
+        dispatches to :func:`compare_stored` for a single SLUG argument).
+    """
+    artwork_app = typer.Typer(help="Artworks in the store.", no_args_is_help=True)
+    artwork_app.command("add")(artwork_add)
+    artwork_app.command("list")(artwork_list)
+    db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
+    db_app.command("upgrade")(db_upgrade)
+    # ignore_unknown_options lets a relative revision such as -1 through as an argument
+    db_app.command("downgrade", context_settings={"ignore_unknown_options": True})(db_downgrade)
+    db_app.command("current")(db_current)
+    app.command("init")(init)
+    app.command("ingest")(ingest)
+    app.command("history")(history)
+    app.command("report")(report)
+    app.add_typer(artwork_app, name="artwork")
+    app.add_typer(db_app, name="db")

@@ -1,0 +1,216 @@
+"""SQLAlchemy 2 typed models of the artwork history store.
+
+The schema is created and changed only through the Alembic migrations in
+``migrations/`` (see :mod:`monitor.store.db`); these classes describe it for
+queries. Everything here is portable SQL (SQLite, PostgreSQL, MySQL): string
+lengths are explicit, JSON columns use :class:`sqlalchemy.JSON` and times are
+stored in UTC through :class:`UTCDateTime`.
+
+Paths stored in rows (``Scan.stored_path``, ``ComparisonRecord.artifacts``)
+are relative to the data home, so a home can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    SQLite keeps no zone, so values are normalised to UTC on the way in and
+    marked UTC on the way out; naive inputs are refused.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention, so migrations name constraints."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Artwork(Base):
+    """One painting, identified by a stable slug."""
+
+    __tablename__ = "artwork"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    artist: Mapped[str | None] = mapped_column(String(500))
+    date: Mapped[str | None] = mapped_column(String(100))
+    medium: Mapped[str | None] = mapped_column(String(500))
+    width_mm: Mapped[float | None] = mapped_column(Float)
+    height_mm: Mapped[float | None] = mapped_column(Float)
+    location: Mapped[str | None] = mapped_column(String(500))
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    scans: Mapped[list[Scan]] = relationship(
+        back_populates="artwork", cascade="all, delete-orphan", order_by="Scan.captured_at"
+    )
+
+
+class Scan(Base):
+    """One photograph of an artwork, kept in the content-addressed store."""
+
+    __tablename__ = "scan"
+    __table_args__ = (
+        UniqueConstraint("artwork_id", "sha256"),
+        CheckConstraint("width > 0 AND height > 0", name="positive_size"),
+        CheckConstraint("px_per_mm IS NULL OR px_per_mm > 0", name="positive_scale"),
+        Index("ix_scan_artwork_captured", "artwork_id", "captured_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    artwork_id: Mapped[int] = mapped_column(ForeignKey("artwork.id", ondelete="CASCADE"))
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_path: Mapped[str] = mapped_column(String(300))
+    original_name: Mapped[str | None] = mapped_column(String(500))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    px_per_mm: Mapped[float | None] = mapped_column(Float)
+    light_azimuth: Mapped[float | None] = mapped_column(Float)
+    light_elevation: Mapped[float | None] = mapped_column(Float)
+    camera: Mapped[str | None] = mapped_column(String(200))
+    operator: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)
+
+    artwork: Mapped[Artwork] = relationship(back_populates="scans")
+
+
+class ComparisonRecord(Base):
+    """A stored comparison of two scans of the same artwork.
+
+    ``cache_key`` is the sha256 of the request (both images, the parameters,
+    the light, the scale and the software version): a second request with the
+    same key reuses this row.
+    """
+
+    __tablename__ = "comparison"
+    __table_args__ = (
+        Index("ix_comparison_artwork_created", "artwork_id", "created_at"),
+        Index("ix_comparison_scans", "baseline_scan_id", "current_scan_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    artwork_id: Mapped[int] = mapped_column(ForeignKey("artwork.id", ondelete="CASCADE"))
+    baseline_scan_id: Mapped[int] = mapped_column(ForeignKey("scan.id", ondelete="CASCADE"))
+    current_scan_id: Mapped[int] = mapped_column(ForeignKey("scan.id", ondelete="CASCADE"))
+    cache_key: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    software_version: Mapped[str] = mapped_column(String(50))
+    method: Mapped[str] = mapped_column(String(100))
+    model_id: Mapped[str] = mapped_column(String(300))
+    weights_sha256: Mapped[str | None] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # registration figures
+    n_matches: Mapped[int] = mapped_column(Integer)
+    n_inliers: Mapped[int] = mapped_column(Integer)
+    rmse_homography_px: Mapped[float] = mapped_column(Float)
+    rmse_px: Mapped[float] = mapped_column(Float)
+    homography: Mapped[list[float]] = mapped_column(JSON)
+    # alignment coefficients (None when the method fits none)
+    align_scale: Mapped[float | None] = mapped_column(Float)
+    align_shift: Mapped[float | None] = mapped_column(Float)
+    align_n_used: Mapped[int | None] = mapped_column(Integer)
+    align_inlier_fraction: Mapped[float | None] = mapped_column(Float)
+    # summary figures
+    analysis_scale: Mapped[float] = mapped_column(Float)
+    noise_sigma: Mapped[float] = mapped_column(Float)
+    px_per_mm: Mapped[float | None] = mapped_column(Float)
+    light_azimuth: Mapped[float] = mapped_column(Float)
+    light_elevation: Mapped[float] = mapped_column(Float)
+    n_regions: Mapped[int] = mapped_column(Integer)
+    changed_area_px: Mapped[float] = mapped_column(Float)
+    changed_area_mm2: Mapped[float | None] = mapped_column(Float)
+    timings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    artifacts: Mapped[dict[str, str]] = mapped_column(JSON)
+
+    artwork: Mapped[Artwork] = relationship()
+    baseline_scan: Mapped[Scan] = relationship(foreign_keys=[baseline_scan_id])
+    current_scan: Mapped[Scan] = relationship(foreign_keys=[current_scan_id])
+    regions: Mapped[list[RegionRecord]] = relationship(
+        back_populates="comparison",
+        cascade="all, delete-orphan",
+        order_by="RegionRecord.number",
+    )
+
+
+class RegionRecord(Base):
+    """One region of significant change of a stored comparison."""
+
+    __tablename__ = "region"
+    __table_args__ = (
+        UniqueConstraint("comparison_id", "number"),
+        CheckConstraint("polarity IN ('bulge', 'recession')", name="polarity"),
+        CheckConstraint("area_px >= 0", name="area"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    comparison_id: Mapped[int] = mapped_column(ForeignKey("comparison.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    polarity: Mapped[str] = mapped_column(String(16))
+    centroid_x: Mapped[float] = mapped_column(Float)
+    centroid_y: Mapped[float] = mapped_column(Float)
+    bbox_x0: Mapped[float] = mapped_column(Float)
+    bbox_y0: Mapped[float] = mapped_column(Float)
+    bbox_x1: Mapped[float] = mapped_column(Float)
+    bbox_y1: Mapped[float] = mapped_column(Float)
+    area_px: Mapped[float] = mapped_column(Float)
+    area_mm2: Mapped[float | None] = mapped_column(Float)
+    peak: Mapped[float] = mapped_column(Float)
+    mean: Mapped[float] = mapped_column(Float)
+    significance: Mapped[float] = mapped_column(Float)
+
+    comparison: Mapped[ComparisonRecord] = relationship(back_populates="regions")

@@ -1,0 +1,208 @@
+"""PDF condition report: content, escaping of metadata, the fetcher's sandbox, the history chart."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import PIL.ImageFile
+import pytest
+from PIL import Image
+from test_store import fake_write, make_comparison, write_image
+
+from monitor.errors import MonitorError
+from monitor.report import render
+from monitor.report.charts import history_chart_png
+from monitor.results import Region
+from monitor.store import db, repository
+
+needs_poppler = pytest.mark.skipif(
+    shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) is not installed"
+)
+HOSTILE_TITLE = "<img src=file:///etc/passwd>"
+
+
+def pdf_text(path: Path) -> str:
+    return subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def stored_comparison(
+    tmp_path: Path, title: str = "The Night Watch", **artwork: str
+) -> tuple[db.Store, int]:
+    store = db.init_home(tmp_path / "home")
+    repository.add_artwork(store, "nw", title, width_mm=16.0, height_mm=12.0, **artwork)
+    for i, month in enumerate((1, 6)):
+        repository.ingest_scan(
+            store,
+            "nw",
+            write_image(tmp_path / f"s{i}.png", i),
+            repository.ScanMeta(
+                captured_at=datetime(2024, month, 1, tzinfo=UTC),
+                px_per_mm=4.0,
+                light_azimuth=180.0,
+                light_elevation=25.0,
+            ),
+        )
+    stored = repository.compare_and_store(store, "nw", lambda *a: make_comparison(), fake_write)
+    return store, stored.id
+
+
+def test_importing_the_renderer_leaves_pil_strict() -> None:
+    # WeasyPrint switches this on at import; monitor.io.read_image refuses to run with it on.
+    assert PIL.ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+@needs_poppler
+def test_report_holds_identification_regions_history_and_page_numbers(tmp_path: Path) -> None:
+    store, cid = stored_comparison(
+        tmp_path, artist="Rembrandt", date="1642", medium="oil on canvas", location="Gallery 2"
+    )
+    out = tmp_path / "report.pdf"
+    rendered = render.write_report(store, cid, out, now=datetime(2025, 3, 4, 5, 6, tzinfo=UTC))
+    assert out.read_bytes().startswith(b"%PDF")
+    assert rendered.refused == ()
+    assert rendered.pages >= 2
+    # every resource came from the templates, the object store or the report's staging folder
+    assert any(u.endswith("report.css") for u in rendered.requested)
+    assert any("/objects/" in u for u in rendered.requested)  # the stored heatmap
+    assert sum(u.endswith(".png") for u in rendered.requested) == 4  # 2 thumbs, heatmap, chart
+    text = " ".join(pdf_text(out).split())
+    detail = repository.comparison_detail(store, cid)
+    n = len(detail.regions)
+    for expected in (
+        "The Night Watch",
+        "Rembrandt",
+        "oil on canvas",
+        "Gallery 2",
+        "12 × 16 mm",
+        f"{n} regions of significant relief change",
+        "Recession",
+        "(depression)",  # the cell wraps: "Recession (depression)"
+        "Bulge",
+        f"Page 1 of {rendered.pages}",
+        f"Page {rendered.pages} of {rendered.pages}",
+        "generated 2025-03-04 05:06 UTC",
+        "monitor 0.1.0",
+        "shading",
+        "2024-01-01",
+        "2024-06-01",
+        "upper left",
+    ):
+        assert expected in text, expected
+    # no staging left behind, no partial PDF beside the output
+    assert not any(store.tmp_dir.iterdir())
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+
+
+@needs_poppler
+def test_hostile_metadata_is_escaped_and_reads_no_file(tmp_path: Path) -> None:
+    store, cid = stored_comparison(
+        tmp_path,
+        title=HOSTILE_TITLE,
+        artist='<link rel="stylesheet" href="file:///etc/passwd">',
+        notes="<style>@import url(http://evil.example/x.css);</style>",
+    )
+    out = tmp_path / "report.pdf"
+    rendered = render.write_report(store, cid, out)
+    assert "&lt;img src=file:///etc/passwd&gt;" in rendered.html
+    assert "<img src=file:///etc/passwd" not in rendered.html
+    assert "<link rel=\"stylesheet\" href=\"file:///etc/passwd" not in rendered.html
+    assert "<style>@import" not in rendered.html
+    asked = " ".join(rendered.requested)
+    assert "passwd" not in asked and "evil.example" not in asked
+    text = pdf_text(out)
+    assert HOSTILE_TITLE in text  # shown as text, literally
+
+
+def test_fetcher_refuses_everything_outside_its_roots(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    inside = root / "a.png"
+    Image.new("RGB", (4, 4)).save(inside)
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret")
+    (root / "link.txt").symlink_to(outside)
+    fetcher = render.StoreURLFetcher([root])
+    response = fetcher.fetch(inside.as_uri())
+    assert response.read() == inside.read_bytes()
+    assert response.content_type == "image/png"
+    for url in (
+        "file:///etc/passwd",
+        outside.as_uri(),
+        (root / "link.txt").as_uri(),  # symlink pointing out of the root
+        root.as_uri() + "/../secret.txt",
+        root.as_uri(),  # a folder
+        "http://example.com/a.png",
+        "https://example.com/a.png",
+        "data:text/plain,hello",
+        "file://otherhost" + str(inside),
+    ):
+        with pytest.raises(PermissionError):
+            fetcher.fetch(url)
+    assert len(fetcher.refused) == 9
+    assert fetcher.requested[0] == inside.as_uri()
+
+
+def test_renderer_refuses_injected_markup_even_unescaped(tmp_path: Path) -> None:
+    """Defence in depth: were markup ever to reach the HTML, the fetcher still reads nothing."""
+    html = (
+        "<html><body><p>x</p><img src='file:///etc/passwd'>"
+        "<link rel='stylesheet' href='http://evil.example/x.css'></body></html>"
+    )
+    fetcher = render.StoreURLFetcher([tmp_path])
+    pages = render.html_to_pdf(html, tmp_path / "x.pdf", fetcher, tmp_path)
+    assert pages == 1
+    assert "file:///etc/passwd" in fetcher.refused
+    assert "http://evil.example/x.css" in fetcher.refused
+    assert set(fetcher.refused) == set(fetcher.requested)
+
+
+def test_report_checks_its_target(tmp_path: Path) -> None:
+    store, cid = stored_comparison(tmp_path)
+    with pytest.raises(MonitorError, match=".pdf"):
+        render.write_report(store, cid, tmp_path / "report.html")
+    with pytest.raises(MonitorError, match="no comparison"):
+        render.write_report(store, cid + 100, tmp_path / "r.pdf")
+    with pytest.raises(MonitorError, match="does not exist"):
+        render.write_report(store, cid, tmp_path / "missing" / "r.pdf")
+
+
+@pytest.mark.parametrize(
+    ("centroid", "px_per_mm", "expected"),
+    [
+        ((8.0, 6.0), 2.0, "upper left; x\u00a04\u00a0mm, y\u00a03\u00a0mm"),
+        ((50.0, 30.0), None, "centre; x\u00a050%, y\u00a050%"),
+        ((95.0, 58.0), None, "lower right; x\u00a095%, y\u00a097%"),
+        ((50.0, 2.0), 1.0, "upper centre; x\u00a050\u00a0mm, y\u00a02\u00a0mm"),
+    ],
+)
+def test_region_location(
+    centroid: tuple[float, float], px_per_mm: float | None, expected: str
+) -> None:
+    region = Region(1, "bulge", centroid, (0.0, 0.0, 1.0, 1.0), 1.0, 1.0, 1.0, 5.0)
+    assert render.region_location(region, 100, 60, px_per_mm) == expected
+
+
+def test_registration_quality() -> None:
+    assert render.registration_quality(0.4, 90, 100).startswith("good (0.40 px")
+    assert render.registration_quality(1.5, 90, 100).startswith("acceptable")
+    assert render.registration_quality(4.0, 10, 100).startswith("poor")
+
+
+def test_history_chart(tmp_path: Path) -> None:
+    store, cid = stored_comparison(tmp_path)
+    hist = repository.history(store, "nw")
+    path = history_chart_png(hist, tmp_path / "h.png", highlight=cid, size_in=(4.0, 2.0), dpi=50)
+    with Image.open(path) as im:
+        assert im.size == (200, 100)
+        pixels = np.asarray(im.convert("RGB"))
+    # the highlighted bar is drawn in its own colour (e0a030)
+    assert np.any(np.all(np.abs(pixels.astype(int) - [0xE0, 0xA0, 0x30]) < 30, axis=-1))
+    empty = repository.ArtworkHistory(hist.artwork, (), "insufficient data", "px")
+    with pytest.raises(MonitorError, match="no comparison"):
+        history_chart_png(empty, tmp_path / "e.png")
