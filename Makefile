@@ -35,8 +35,27 @@ sample: $(STAMP)
 
 demo: $(STAMP) sample
 	rm -rf $(DEMO_OUT)
-	$(VENV)/bin/monitor compare sample_data/baseline.png sample_data/current.png --out $(DEMO_OUT)/compare
-	@echo "demo outputs: $(abspath $(DEMO_OUT))/compare (regions.json, change.tif, heatmap.png, overlay.png, registration.json)"
+	@echo "== 1. stateless comparison of the sample pair"
+	$(VENV)/bin/monitor compare sample_data/baseline.png sample_data/current.png \
+	  --out $(DEMO_OUT)/compare --light-azimuth 180 --light-elevation 25
+	@echo "== 2. the same pair through the artwork history, with a PDF condition report"
+	$(VENV)/bin/monitor init --home $(DEMO_OUT)/home
+	$(VENV)/bin/monitor artwork add sample-canvas --home $(DEMO_OUT)/home \
+	  --title "Sample canvas" --artist "monitor.synth" --medium "oil on canvas (synthetic)" \
+	  --width-mm 320 --height-mm 240
+	$(VENV)/bin/monitor ingest sample-canvas sample_data/baseline.png --home $(DEMO_OUT)/home \
+	  --captured-at 2026-01-15 --px-per-mm 4 --light-azimuth 180 --light-elevation 25
+	$(VENV)/bin/monitor ingest sample-canvas sample_data/current.png --home $(DEMO_OUT)/home \
+	  --captured-at 2026-07-15 --px-per-mm 4 --light-azimuth 180 --light-elevation 25
+	$(VENV)/bin/monitor compare sample-canvas --home $(DEMO_OUT)/home
+	$(VENV)/bin/monitor history sample-canvas --home $(DEMO_OUT)/home
+	$(VENV)/bin/monitor report sample-canvas --latest --home $(DEMO_OUT)/home \
+	  -o $(DEMO_OUT)/condition-report.pdf
+	@echo
+	@echo "demo outputs:"
+	@echo "  $(abspath $(DEMO_OUT))/compare  (regions.json, change.tif, heatmap.png, overlay.png, registration.json)"
+	@echo "  $(abspath $(DEMO_OUT))/condition-report.pdf"
+	@echo "  $(abspath $(DEMO_OUT))/home     (monitor.db and the stored scans)"
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q
