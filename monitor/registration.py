@@ -7,9 +7,10 @@ Pipeline (all coordinates corner-origin, see :mod:`monitor.results`):
 2. SIFT features, Lowe ratio test, robust homography (``cv2.USAC_MAGSAC``).
 3. Inliers are grown with a provisional smooth residual so that matches near
    the corners, where lens distortion differs, are kept.
-4. Full-resolution refinement: around a well spread subset of the inliers the
-   CURRENT image is resampled into the BASELINE frame with the current model
-   and the remaining shift is measured by iterated phase correlation.
+4. Full-resolution refinement: around a well spread subset of the inliers (and
+   the centres of grid cells SIFT left empty) the CURRENT image is resampled
+   into the BASELINE frame with the current model and the remaining shift is
+   measured by phase correlation, then Lucas-Kanade with local gain/offset.
 5. Final least-squares fit of the homography plus a smooth displacement grid
    (second-difference penalty), with robust trimming; the smoothness weight is
    chosen by cross-validation and the grid is kept only when it lowers the
@@ -56,6 +57,7 @@ _MIN_NCC = 0.6
 _TRIM_FLOOR_PX = 0.3
 _LAMBDAS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 _CV_FOLDS = 5
+_LAMBDA_PROVISIONAL = 1e-2  # smoothness weight while matches are still being refined
 _CV_TOLERANCE = 1.05  # prefer smoother fits within 5% of the best held-out RMSE
 _KEEP_RESIDUAL_GAIN = 0.9  # keep the grid when held-out RMSE < gain * homography-only RMSE
 _SIFT_MAX_FEATURES = 20000
@@ -106,7 +108,7 @@ def _work_grey(image: np.ndarray, max_px: int) -> tuple[np.ndarray, float, float
         small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     grey = small.astype(np.float32)
     lo, hi = np.percentile(grey, (0.5, 99.5))
-    if hi - lo < 1e-6 * (256.0 if image.dtype == np.uint8 else 65536.0) or hi <= lo:
+    if hi - lo < 1e-3:  # flat image: nothing to stretch
         grey8 = np.zeros(grey.shape, np.uint8)
     else:
         grey8 = np.clip((grey - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
@@ -255,21 +257,18 @@ class _Fitter:
         h = self.fit_h(pts_b, pts_c)
         if h is None or lam is None or self.pen is None:
             return None if h is None else (h, None)
+        # alternate: grid on the homography's residuals, homography on what the grid
+        # leaves; the penalty's null space is affine, which the homography absorbs
         a = _design(pts_b, self.shape, self.n, self.n)
         lhs = a.T @ a + (lam * len(pts_b) / a.shape[1]) * (self.pen.T @ self.pen)
-        grid = None
-        for _ in range(2):
-            r = pts_c - _apply_h(np.linalg.inv(h), pts_b)
-            sol = np.linalg.solve(lhs + 1e-9 * np.eye(lhs.shape[0]), a.T @ r)
-            grid = sol.reshape(self.n, self.n, 2)
-            h2 = self.fit_h(pts_b, pts_c - a @ sol)
+        lhs += 1e-9 * np.eye(lhs.shape[0])
+        for it in range(3):
+            sol = np.linalg.solve(lhs, a.T @ (pts_c - _apply_h(np.linalg.inv(h), pts_b)))
+            h2 = self.fit_h(pts_b, pts_c - a @ sol) if it < 2 else None
             if h2 is None:
                 break
             h = h2
-        r = pts_c - _apply_h(np.linalg.inv(h), pts_b)
-        sol = np.linalg.solve(lhs + 1e-9 * np.eye(lhs.shape[0]), a.T @ r)
-        grid = sol.reshape(self.n, self.n, 2)
-        return h, grid
+        return h, sol.reshape(self.n, self.n, 2)
 
     def errors(
         self, model: tuple[np.ndarray, np.ndarray | None], pts_b: np.ndarray, pts_c: np.ndarray
@@ -560,8 +559,10 @@ def register(
     Registration
         ``homography`` maps CURRENT full-resolution pixel coordinates onto BASELINE ones;
         ``residual_grid`` (or None) as documented in :class:`monitor.results.Registration`.
-        ``rmse_homography_px`` / ``rmse_px`` are inlier RMSEs in CURRENT full-resolution
-        pixels without / with the residual; ``working_scale`` is the baseline's.
+        ``n_matches`` counts ratio-test matches, ``n_inliers`` the consistent ones.
+        ``rmse_homography_px`` (best homography alone) and ``rmse_px`` (final model) are
+        RMSEs over the refined full-resolution matches, in CURRENT pixels;
+        ``working_scale`` is working / full-resolution pixels of the baseline.
 
     Raises
     ------
@@ -631,7 +632,7 @@ def register(
     model: tuple[np.ndarray, np.ndarray | None] = (h, None)
     if residual_grid and inl.sum() >= 4 * residual_grid**2:
         for _ in range(2):
-            fitted = fitter.fit(pts_b[inl], pts_c[inl], 1.0)
+            fitted = fitter.fit(pts_b[inl], pts_c[inl], _LAMBDA_PROVISIONAL)
             if fitted is None:
                 break
             grown = fitter.errors(fitted, pts_b, pts_c) < tol
@@ -660,23 +661,35 @@ def register(
         if len(rb) < max(min_inliers, 12):
             break  # keep the working-resolution matches
         fb, fc = rb, rc
-        fitted = fitter.robust_fit(fb, fc, 1.0 if residual_grid else None, _TRIM_FLOOR_PX)
+        fitted = fitter.robust_fit(
+            fb, fc, _LAMBDA_PROVISIONAL if residual_grid else None, _TRIM_FLOOR_PX
+        )
         if fitted is None:
             break
         model = fitted[0]
 
     # 5. final fit: cross-validated smoothness, residual only when it helps
-    lam, _cv = fitter.choose_lambda(fb, fc)
-    floor = max(_TRIM_FLOOR_PX, 0.0)
-    fitted = fitter.robust_fit(fb, fc, lam, floor)
+    # (chosen on the matches a provisional robust fit keeps, so that outliers do not
+    # decide the smoothness)
+    prelim = fitter.robust_fit(
+        fb, fc, _LAMBDA_PROVISIONAL if residual_grid else None, _TRIM_FLOOR_PX
+    )
+    if prelim is None:
+        raise MonitorError(f"{refuse}: the refined matches do not fit a homography")
+    lam, _cv = fitter.choose_lambda(fb[prelim[1]], fc[prelim[1]])
+    fitted = fitter.robust_fit(fb, fc, lam, _TRIM_FLOOR_PX)
     if fitted is None:
         raise MonitorError(f"{refuse}: the refined matches do not fit a homography")
     model, keep = fitted
     h, grid = model
     _check_plausible(h, c_shape)
     kb_, kc_ = fb[keep], fc[keep]
-    rmse_h = float(np.sqrt(np.mean(fitter.errors((h, None), kb_, kc_) ** 2)))
     rmse = float(np.sqrt(np.mean(fitter.errors((h, grid), kb_, kc_) ** 2)))
+    # the best homography alone on the same matches (the joint fit's H shares work
+    # with the grid)
+    h_alone = h if grid is None else (fitter.fit_h(kb_, kc_) if len(kb_) >= 4 else None)
+    h_alone = h if h_alone is None else h_alone
+    rmse_h = float(np.sqrt(np.mean(fitter.errors((h_alone, None), kb_, kc_) ** 2)))
     if grid is not None:
         limit = max(8.0, 0.02 * max(b_shape))
         if float(np.abs(grid).max()) > limit:
