@@ -8,7 +8,8 @@ pixels above both ``z / 2`` sigmas and ``extent_frac`` of its own peak -- the
 same definition of a deformation's extent as the synthetic ground truth, and
 one that keeps a strong region from leaking into faint neighbouring streaks.
 Regions are cleaned morphologically and measured with scikit-image
-``regionprops``. ``significance`` is the region's peak over the noise (a z-score).
+``regionprops``. ``significance`` is the region's peak over the local level of
+detection (a z-score).
 """
 
 from __future__ import annotations
@@ -23,11 +24,10 @@ from monitor.errors import MonitorError
 from monitor.results import ChangeMap, Polarity, Region
 
 
-def _components(
-    signed: np.ndarray, sigma: float, z: float, extent_frac: float, min_area: int
-) -> np.ndarray:
-    """Label the regions of one polarity (``signed`` > 0 is that polarity's change)."""
-    low = ndimage.binary_opening(signed >= 0.5 * z * sigma, structure=np.ones((3, 3)))
+def _components(zmap: np.ndarray, z: float, extent_frac: float, min_area: int) -> np.ndarray:
+    """Label the regions of one polarity (``zmap`` > 0 is that polarity's change, in sigmas)."""
+    signed = zmap
+    low = ndimage.binary_opening(signed >= 0.5 * z, structure=np.ones((3, 3)))
     labels, n = ndimage.label(low, structure=np.ones((3, 3)))
     if n == 0:
         return labels
@@ -36,14 +36,14 @@ def _components(
     out = np.zeros_like(labels)
     next_id = 1
     for lab, peak in zip(index, peaks, strict=True):
-        if peak < z * sigma:
+        if peak < z:
             continue  # no seed: noise
         sl = ndimage.find_objects((labels == lab).astype(np.int8))[0]
-        sub = (labels[sl] == lab) & (signed[sl] >= max(0.5 * z * sigma, extent_frac * peak))
+        sub = (labels[sl] == lab) & (signed[sl] >= max(0.5 * z, extent_frac * peak))
         parts, k = ndimage.label(sub, structure=np.ones((3, 3)))
         for j in range(1, k + 1):
             part = parts == j
-            if part.sum() < min_area or signed[sl][part].max() < z * sigma:
+            if part.sum() < min_area or signed[sl][part].max() < z:
                 continue
             out[sl][part] = next_id
             next_id += 1
@@ -94,22 +94,30 @@ def find_regions(
     sigma = change.noise_sigma
     if not np.isfinite(sigma) or sigma <= 0:
         return ()
-    filled = np.where(np.isfinite(h), h, 0.0)
+    finite = np.isfinite(h)
+    # work in units of the (local, when known) level of detection
+    if change.noise_map is not None:
+        if change.noise_map.shape != h.shape:
+            raise MonitorError("regions: noise map and change map differ in shape")
+        zmap = np.where(finite, h / np.maximum(change.noise_map, 1e-12), 0.0)
+    else:
+        zmap = np.where(finite, h / sigma, 0.0)
     s = change.scale
     diameter = min_diameter_frac * max(h.shape)
     min_area = max(4, int(math.pi / 4 * diameter**2))
-    found: list[tuple[Polarity, measure._regionprops.RegionProperties]] = []
+    found: list[tuple[Polarity, measure._regionprops.RegionProperties, float]] = []
     for polarity, sign in (("bulge", 1.0), ("recession", -1.0)):
-        labels = _components(sign * filled, sigma, z, extent_frac, min_area)
+        labels = _components(sign * zmap, z, extent_frac, min_area)
         for props in measure.regionprops(labels, intensity_image=h):
             if change.appearance is not None:
                 rr, cc = props.coords[:, 0], props.coords[:, 1]
                 if change.appearance[rr, cc].mean() > max_appearance_overlap:
                     continue
-            found.append((polarity, props))  # type: ignore[arg-type]
+            zpeak = float(np.abs(zmap[props.coords[:, 0], props.coords[:, 1]]).max())
+            found.append((polarity, props, zpeak))  # type: ignore[arg-type]
 
     regions: list[Region] = []
-    for polarity, props in found:
+    for polarity, props, zpeak in found:
         values = props.image_intensity[props.image]
         peak = float(values.max() if polarity == "bulge" else values.min())
         row, col = props.centroid
@@ -124,7 +132,7 @@ def find_regions(
                 area_px=area_px,
                 peak=peak,
                 mean=float(values.mean()),
-                significance=abs(peak) / sigma,
+                significance=zpeak,
                 area_mm2=None if not px_per_mm else area_px / (px_per_mm**2),
             )
         )

@@ -129,7 +129,9 @@ class ChangeMap:
     ``appearance`` marks pixels whose change is chromatic (stains,
     yellowing) and therefore not treated as relief. ``integration_direction``
     is the in-plane light direction along which shading was integrated, when
-    it was (integration leaves faint tails along it).
+    it was (integration leaves faint tails along it). ``noise_map`` is a local
+    level of detection where noise varies across the canvas (dark paint is
+    noisier); ``noise_sigma`` is then its median.
     """
 
     height: np.ndarray
@@ -141,6 +143,7 @@ class ChangeMap:
     model_id: str = ""
     weights_sha256: str | None = None
     integration_direction: tuple[float, float] | None = None  # (ux, uy) when integrated
+    noise_map: np.ndarray | None = None  # local level of detection (H' x W'), when known
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,58 @@ def robust_sigma(values: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(v - np.median(v))))
 
 
+def local_noise(values: np.ndarray, mask: np.ndarray, *, blocks: int = 8) -> np.ndarray:
+    """Local robust spread of a map, as a smooth map of the same shape.
+
+    The map is cut into about ``blocks`` blocks along its long side; each
+    block's MAD (over ``mask``) is replaced by the median of its 3 x 3
+    neighbourhood -- so a block filled by a large deformation does not raise
+    its own level -- and the result is interpolated bilinearly. Blocks without
+    data take the global value, and no block goes below half the global value.
+
+    Parameters
+    ----------
+    values
+        H x W map.
+    mask
+        H x W bool, pixels to measure.
+    blocks
+        Number of blocks along the long side.
+
+    Returns
+    -------
+    np.ndarray
+        H x W float32, positive.
+    """
+    h, w = values.shape
+    size = max(8, int(math.ceil(max(h, w) / blocks)))
+    ny, nx = int(math.ceil(h / size)), int(math.ceil(w / size))
+    overall = robust_sigma(values[mask]) or 1e-6
+    grid = np.full((ny, nx), np.nan, dtype=np.float64)
+    for i in range(ny):
+        for j in range(nx):
+            sl = (slice(i * size, (i + 1) * size), slice(j * size, (j + 1) * size))
+            m = mask[sl]
+            if m.sum() >= 0.2 * m.size:
+                grid[i, j] = robust_sigma(values[sl][m])
+    grid = np.where(np.isfinite(grid), grid, overall)
+    padded = np.pad(grid, 1, mode="edge")
+    stack = np.stack([padded[a : a + ny, b : b + nx] for a in range(3) for b in range(3)])
+    grid = np.maximum(np.median(stack, axis=0), 0.5 * overall)
+    # bilinear, block centres at the centres of the blocks
+    ys = np.clip((np.arange(h) + 0.5) / size - 0.5, 0, ny - 1)
+    xs = np.clip((np.arange(w) + 0.5) / size - 0.5, 0, nx - 1)
+    y0 = np.minimum(ys.astype(int), ny - 2) if ny > 1 else np.zeros(h, int)
+    x0 = np.minimum(xs.astype(int), nx - 2) if nx > 1 else np.zeros(w, int)
+    fy = (ys - y0)[:, None] if ny > 1 else np.zeros((h, 1))
+    fx = (xs - x0)[None, :] if nx > 1 else np.zeros((1, w))
+    y1 = np.minimum(y0 + 1, ny - 1)
+    x1 = np.minimum(x0 + 1, nx - 1)
+    top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x1] * fx
+    bottom = grid[y1][:, x0] * (1 - fx) + grid[y1][:, x1] * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.float32)
+
+
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     k = 2 * int(math.ceil(3 * sigma)) + 1
     return kornia.filters.gaussian_blur2d(x[None], (k, k), (sigma, sigma), border_type="reflect")[0]
@@ -166,10 +218,11 @@ def photometric_change(
         slope = torch.where(keep > 0, slope, fill) * w
         height_t, linear_t = integrate_two_sided(slope, (ux, uy))
         height, linear = height_t.cpu().numpy(), linear_t.cpu().numpy()
-    # level of detection: the robust spread of the linearly integrated field
-    # over the canvas -- sensor noise, misregistration and light-drift clutter
-    # integrated exactly like the signal (the few changed pixels barely move a MAD)
-    sigma = robust_sigma(linear[ok & ~appearance]) / scale
+    # level of detection: the robust spread of the linearly integrated field --
+    # sensor noise, misregistration and light-drift clutter integrated exactly
+    # like the signal -- measured locally, since dark paint is noisier
+    noise_map = local_noise(linear, ok & ~appearance) / scale
+    sigma = float(np.median(noise_map))
     # the estimate is in analysis pixels; express it in baseline pixels
     height = (height / scale).astype(np.float32)
     height[~valid] = np.nan
@@ -178,6 +231,7 @@ def photometric_change(
         scale=scale,
         method="photometric",
         noise_sigma=sigma,
+        noise_map=noise_map,
         appearance=appearance,
         model_id="monitor/photometric-v1",
         weights_sha256=None,
