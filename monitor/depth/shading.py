@@ -126,7 +126,7 @@ def _two_sided_filters(
 
 def integrate_two_sided(
     slope: torch.Tensor, direction: tuple[float, float], *, decay_frac: float = 0.1,
-    blur_frac: float = 0.006, pad_frac: float = 0.25,
+    blur_frac: float = 0.003, pad_frac: float = 0.25,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Integrate a directional derivative from both ends and keep what both agree on.
 
