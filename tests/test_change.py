@@ -110,3 +110,16 @@ def test_robust_sigma():
     x[:1000] = 1e3
     assert robust_sigma(x) == pytest.approx(2.0, rel=0.03)
     assert robust_sigma(np.array([np.nan])) == 0.0
+
+
+def test_resampling_overshoot_below_zero_is_tolerated(pair):
+    # bicubic warps dip slightly below 0 at dark edges: no NaN may come of it
+    b, c, valid, _ = pair
+    c = c.copy()
+    c[100:110, 200:260] = -0.02
+    for change in (
+        photometric_change(b, c, valid, LIGHT),
+        depth_change(b, c, valid, LIGHT, estimator=ShadingEstimator()),
+    ):
+        assert np.isfinite(change.height[valid]).all()
+        assert change.noise_sigma > 0

@@ -211,7 +211,7 @@ class ShadingEstimator:
         ux, uy, gain = in_plane_direction(light)
         with torch.inference_mode():
             t = torch.from_numpy(np.ascontiguousarray(rgb_linear, dtype=np.float32)).to(self.device)
-            t = t.permute(2, 0, 1)
+            t = t.permute(2, 0, 1).clamp_min(0)  # resampling overshoot: no log of negatives
             lum = log_luminance(t)
             weight = torch.ones_like(lum)
             sigma = self.background_frac * max(lum.shape)
