@@ -158,13 +158,14 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def _register_history_commands() -> None:
-    from monitor import cli_history
+def _register_commands() -> None:
+    from monitor import cli_history, cli_inbox
 
     cli_history.register(app)
+    cli_inbox.register(app)
 
 
-_register_history_commands()
+_register_commands()
 
 
 def main() -> None:  # pragma: no cover - console entry

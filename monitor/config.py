@@ -41,6 +41,14 @@ class Settings:
     # change detection
     significance_z: float = 6.0  # region seed threshold in noise sigmas (grows to half)
     min_region_frac: float = 0.004  # min region size as a fraction of the long side (squared)
+    # scheduled runs (`monitor run`, see docs/inbox.md); none of these changes a result
+    inbox: str = ""  # empty: <home>/inbox
+    reports: str = ""  # empty: <home>/reports
+    inbox_settle_s: float = 60.0  # leave files modified less than this many seconds ago
+    lock_wait_s: float = 300.0  # how long `monitor run --wait` waits for another run
+    alert_command: str = ""  # argv (split like a shell, run without one); JSON on stdin
+    alert_url: str = ""  # http(s) URL that receives the same JSON by POST
+    alert_min_significance: float = 0.0  # alert when a region's significance reaches this
 
     def replace(self, **changes: object) -> Settings:
         unknown = set(changes) - {f.name for f in fields(self)}

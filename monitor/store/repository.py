@@ -48,7 +48,12 @@ from monitor.store.models import Artwork, ComparisonRecord, RegionRecord, Scan, 
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 #: Settings that do not change a comparison's result (left out of the cache key).
-NON_RESULT_SETTINGS = frozenset({"home", "database_url", "device", "max_pixels"})
+NON_RESULT_SETTINGS = frozenset({
+    "home", "database_url", "device", "max_pixels",
+    # scheduled runs (monitor.inbox): where files come from and go, locks, alerts
+    "inbox", "reports", "inbox_settle_s", "lock_wait_s",
+    "alert_command", "alert_url", "alert_min_significance",
+})
 #: Relative change of the fitted changed area across the history below which it is "stable".
 TREND_TOLERANCE = 0.2
 _CHUNK = 1 << 20
@@ -687,6 +692,55 @@ def list_scans(store: Store, slug: str) -> list[ScanInfo]:
             select(Scan).where(Scan.artwork_id == art.id).order_by(Scan.captured_at, Scan.id)
         )
         return [_scan_info(s, store.home) for s in rows]
+
+
+def remove_scan(store: Store, scan_id: int) -> bool:
+    """Delete a scan that no comparison uses, and its file when nothing else refers to it.
+
+    Used to take back a scan that turned out not to belong to its artwork
+    (the scheduled inbox quarantines such files). The row goes first, in one
+    transaction; the file is removed afterwards, so a crash in between leaves
+    only an unreferenced file for :func:`collect_garbage`.
+
+    Parameters
+    ----------
+    store
+        The open store.
+    scan_id
+        Id of the scan.
+
+    Returns
+    -------
+    bool
+        True if the scan was deleted, False if there was no such scan.
+
+    Raises
+    ------
+    MonitorError
+        When a stored comparison uses the scan.
+    """
+    try:
+        with Session(store.engine) as session, session.begin():
+            scan = session.get(Scan, scan_id)
+            if scan is None:
+                return False
+            used = session.scalar(
+                select(ComparisonRecord.id).where(
+                    (ComparisonRecord.baseline_scan_id == scan_id)
+                    | (ComparisonRecord.current_scan_id == scan_id)
+                )
+            )
+            if used is not None:
+                raise MonitorError(f"scan {scan_id} is used by comparison {used}; not removed")
+            rel = scan.stored_path
+            session.delete(scan)
+            session.flush()
+            still = rel in _referenced_objects(session)
+    except SQLAlchemyError as exc:
+        raise _db_error("removing the scan", exc) from exc
+    if not still:
+        _remove_objects(store, [rel])
+    return True
 
 
 def _pick_scan(scans: Sequence[ScanInfo], ref: str, slug: str) -> ScanInfo:
