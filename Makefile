@@ -10,7 +10,7 @@ SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-
 DEMO_OUT ?= demo_out
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test install system-deps sample bench lint clean
+.PHONY: demo test install system-deps sample bench bench-speed lint clean
 
 install: $(STAMP)
 
@@ -64,7 +64,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
-	OMP_NUM_THREADS=2 $(PY) bench/stages.py
+	OMP_NUM_THREADS=2 $(PY) bench/benchmark.py --docs docs
+
+bench-speed: $(STAMP)
+	OMP_NUM_THREADS=2 $(PY) bench/stages.py --docs docs
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

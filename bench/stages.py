@@ -1,0 +1,457 @@
+"""Per-stage wall time and peak memory of one comparison at several sizes (``make bench-speed``).
+
+Usage::
+
+    .venv/bin/python bench/stages.py [--sizes sample,6MP,24MP,100MP] [--repeats 1]
+                                     [--out bench/out] [--docs docs]
+
+The sample pair (``synth.demo_spec()``, 1280 x 960) is rendered once and
+upscaled with ``cv2.resize(INTER_CUBIC)`` to about 6, 24 and 100 megapixels;
+each size is written once as PNG into ``<out>/cache``. Every run is a fresh
+Python process (``--child``), so its peak RSS is that run's alone; the child
+runs ``monitor.pipeline.compare`` with the default ``Settings()`` and the
+pair's true light, then ``write_outputs``, and prints its stage timings
+(``Comparison.timings``: seconds and process peak RSS after each stage) as
+JSON. The 6 MP size is run three times (the machine is shared), the others
+``--repeats`` times; medians are reported. Results go to
+``<out>/stages.json`` and, with ``--docs``, to ``docs/benchmarks.json`` (key
+``speed``) and ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(ROOT))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from monitor.errors import MonitorError  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Size:
+    """One benchmark size: a label and the upscaling factor of the sample pair."""
+
+    label: str
+    factor: float
+    repeats: int = 1
+
+
+#: Sample pair 1280 x 960 = 1.2 MP; factors give 2880 x 2160 (6.2 MP),
+#: 5760 x 4320 (24.9 MP) and 11520 x 8640 (99.5 MP).
+SIZES = {
+    "sample": Size("sample", 1.0),
+    "6MP": Size("6MP", 2.25, repeats=3),
+    "24MP": Size("24MP", 4.5, repeats=3),
+    "100MP": Size("100MP", 9.0),
+}
+CHILD_TIMEOUT_S = 1800
+GPU_NOTE_NONE = (
+    "No GPU was available to this run, so GPU figures were not measured "
+    "(`monitor` selects CUDA automatically when torch sees one)."
+)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def prepare_pairs(cache: Path, labels: list[str]) -> dict[str, dict[str, object]]:
+    """Render the sample pair and write its upscaled copies (once; reused while unchanged).
+
+    Parameters
+    ----------
+    cache
+        Folder for the pairs (``cache / label / {baseline,current}.png``).
+    labels
+        Keys of :data:`SIZES`.
+
+    Returns
+    -------
+    dict
+        Label -> ``{"baseline", "current", "width", "height", "factor"}``; the
+        ``sample`` entry also has ``truth`` and ``labels`` (truth files).
+    """
+    from monitor import synth
+
+    sample_dir = cache / "sample"
+    pair = synth.render_pair(synth.demo_spec())
+    paths = synth.write_pair(pair, sample_dir, fmt="png")
+    digest = _sha256(paths["baseline"])[:16] + _sha256(paths["current"])[:16]
+    h0, w0 = pair.baseline.shape[:2]
+    out: dict[str, dict[str, object]] = {}
+    for label in labels:
+        size = SIZES[label]
+        w, h = round(w0 * size.factor), round(h0 * size.factor)
+        entry: dict[str, object] = {"width": w, "height": h, "factor": size.factor}
+        if label == "sample":
+            entry.update(baseline=paths["baseline"], current=paths["current"])
+        else:
+            folder = cache / label
+            stamp = folder / "source.txt"
+            files = {k: folder / f"{k}.png" for k in ("baseline", "current")}
+            fresh = stamp.is_file() and stamp.read_text().strip() == digest
+            if not (fresh and all(p.is_file() for p in files.values())):
+                folder.mkdir(parents=True, exist_ok=True)
+                for key in files:
+                    small = cv2.imread(str(paths[key]), cv2.IMREAD_UNCHANGED)
+                    big = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+                    del small
+                    if not cv2.imwrite(str(files[key]), big, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+                        raise MonitorError(f"cannot write {files[key]}")
+                    del big
+                stamp.write_text(digest + "\n")
+            entry.update(files)
+        out[label] = entry
+    out.setdefault("sample", {})
+    out["sample"].update(truth=paths["truth"], labels=paths["labels"], width=w0, height=h0)
+    return out
+
+
+# --------------------------------------------------------------------------- child
+
+
+def vm_hwm_mb() -> float | None:
+    """Peak RSS of this process's address space (``VmHWM``), in MB; None without /proc.
+
+    Unlike ``getrusage().ru_maxrss``, which Linux keeps across ``execve`` (a child
+    started from a big parent reports at least the parent's size), ``VmHWM``
+    starts afresh with the new program.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def child(baseline: str, current: str, azimuth: float, elevation: float) -> dict[str, object]:
+    """Run one comparison in this process and return its timings (the ``--child`` mode).
+
+    Peak RSS after each stage is read from ``VmHWM`` at the start of the next stage
+    (through ``compare``'s progress callback); where ``/proc`` is missing, the
+    ``ru_maxrss`` figures of ``Comparison.timings`` are used.
+
+    Parameters
+    ----------
+    baseline, current
+        Image files.
+    azimuth, elevation
+        The baseline light (degrees).
+
+    Returns
+    -------
+    dict
+        ``stages`` (name, seconds, peak RSS MB), ``write_s``, ``end_to_end_s``,
+        ``import_rss_mb``, ``peak_rss_mb``, ``rss_source``, ``device`` and the
+        regions found.
+    """
+    from monitor.config import Settings
+    from monitor.depth import select_device
+    from monitor.pipeline import compare, peak_rss_mb, write_outputs
+    from monitor.registration import baseline_to_current
+    from monitor.results import Light
+
+    use_hwm = vm_hwm_mb() is not None
+
+    def rss() -> float:
+        return (vm_hwm_mb() if use_hwm else None) or peak_rss_mb()
+
+    marks: list[float] = []
+    import_rss = rss()
+    settings = Settings()
+    start = time.perf_counter()
+    comp = compare(
+        baseline, current, settings, light=Light(azimuth, elevation),
+        progress=lambda _name, _frac: marks.append(rss()),
+    )
+    t_write = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="monitor-stages-") as tmp:
+        write_outputs(comp, Path(tmp) / "out")
+    end = time.perf_counter()
+    # marks: start of each stage, then "done": the peak after stage i is marks[i + 1]
+    after = marks[1:] if use_hwm and len(marks) == len(comp.timings) + 1 else None
+    if after:  # a running maximum (the kernel's counters are updated lazily)
+        after = [max(after[: i + 1]) for i in range(len(after))]
+    stages = [
+        {
+            "name": t.name,
+            "seconds": round(t.seconds, 3),
+            "peak_rss_mb": round(after[i] if after else t.peak_rss_mb, 1),
+        }
+        for i, t in enumerate(comp.timings)
+    ]
+    peak = round(max(rss(), after[-1] if after else 0.0), 1)
+    stages.append({"name": "write", "seconds": round(end - t_write, 3), "peak_rss_mb": peak})
+    return {
+        "stages": stages,
+        "write_s": round(end - t_write, 3),
+        "end_to_end_s": round(end - start, 3),
+        "import_rss_mb": round(import_rss, 1),
+        "peak_rss_mb": peak,
+        "rss_source": "VmHWM" if after else "ru_maxrss (Comparison.timings)",
+        "device": str(select_device(settings.device)),
+        "method": settings.method,
+        "regions": [[r.polarity, r.centroid[0], r.centroid[1]] for r in comp.regions],
+        "baseline_shape": list(comp.baseline_shape),
+        "corners_in_current": baseline_to_current(
+            _corners(comp.baseline_shape), comp.registration
+        ).tolist(),
+    }
+
+
+def _corners(shape: tuple[int, int]) -> np.ndarray:
+    """The four BASELINE corners (corner-origin) of an image of (rows, cols)."""
+    h, w = shape
+    return np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
+
+
+def corner_error_scaled(
+    corners_current: list[list[float]], factor: float, truth: dict[str, object]
+) -> float:
+    """Corner error of an upscaled pair's registration against the sample pair's truth.
+
+    Upscaling by ``f`` maps corner-origin points ``p`` to ``f p`` exactly, so the true
+    mapping of the big pair is ``f * T(p / f)`` with ``T`` the sample pair's.
+
+    Parameters
+    ----------
+    corners_current
+        The registration's images of the big baseline's corners, in big CURRENT pixels.
+    factor
+        Upscaling factor.
+    truth
+        The sample pair's ``truth.json`` content.
+
+    Returns
+    -------
+    float
+        Largest distance in big CURRENT pixels.
+    """
+    from monitor import synth
+
+    w, h = truth["baseline_size"]  # type: ignore[misc]
+    true = factor * synth.baseline_to_current(
+        _corners((h, w)),
+        np.asarray(truth["homography"], np.float64),
+        float(truth["lens"]["k1"]),  # type: ignore[index]
+        tuple(truth["current_size"]),  # type: ignore[arg-type]
+    )
+    d = np.hypot(*(np.asarray(corners_current, np.float64) - true).T)
+    return float(d.max())
+
+
+def run_child(baseline: Path, current: Path, light: tuple[float, float]) -> dict[str, object]:
+    """Run :func:`child` in a fresh interpreter; adds ``process_s`` (start to exit)."""
+    cmd = [
+        sys.executable, str(Path(__file__).resolve()), "--child", str(baseline), str(current),
+        "--light", f"{light[0]},{light[1]}",
+    ]
+    start = time.perf_counter()
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, env=os.environ.copy()
+    )
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise MonitorError(f"child failed ({proc.returncode}): {tail[-1] if tail else ''}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["process_s"] = round(elapsed, 3)
+    return result
+
+
+# --------------------------------------------------------------------------- parent
+
+
+def _found(regions: list[list[object]], factor: float, prepared: dict[str, object]) -> str:
+    """``found/truth`` of the sample pair's regions (centroids scaled back by ``factor``)."""
+    from bench.benchmark import score_regions
+
+    truth = json.loads(Path(prepared["truth"]).read_text(encoding="utf-8"))  # type: ignore[arg-type]
+    labels = cv2.imread(str(prepared["labels"]), cv2.IMREAD_UNCHANGED)
+    pol = {int(r["id"]): str(r["polarity"]) for r in truth["regions"]}
+    preds = [(str(p), (float(x) / factor, float(y) / factor)) for p, x, y in regions]
+    s = score_regions(preds, labels, pol)
+    return f"{s.matched}/{s.n_truth} (+{s.n_pred - s.matched} other)"
+
+
+def measure(labels: list[str], out: Path, *, repeats: int = 1, log=print) -> dict[str, object]:
+    """Measure every size; return the ``speed`` document.
+
+    Parameters
+    ----------
+    labels
+        Keys of :data:`SIZES`, in order.
+    out
+        Output folder (cache and ``stages.json``).
+    repeats
+        Runs per size (the 6 MP size runs at least 3 times).
+    log
+        Progress lines.
+
+    Returns
+    -------
+    dict
+        JSON-ready run facts and per-size figures.
+    """
+    from bench.benchmark import git_commit, machine_info
+    from monitor import synth
+
+    unknown = [x for x in labels if x not in SIZES]
+    if unknown:
+        raise MonitorError(f"unknown size(s) {unknown}; choose from {list(SIZES)}")
+    start = time.perf_counter()
+    load_start = [round(v, 2) for v in os.getloadavg()]
+    log("preparing pairs ...")
+    prepared = prepare_pairs(out / "cache", labels)
+    spec = synth.demo_spec()
+    light = (spec.light_baseline.azimuth_deg, spec.light_baseline.elevation_deg)
+    sizes: list[dict[str, object]] = []
+    for label in labels:
+        size = SIZES[label]
+        entry = prepared[label]
+        n = max(repeats, size.repeats)
+        record: dict[str, object] = {
+            "label": label,
+            "width": entry["width"],
+            "height": entry["height"],
+            "megapixels": round(int(entry["width"]) * int(entry["height"]) / 1e6, 2),  # type: ignore[arg-type]
+            "repeats": n,
+        }
+        runs = []
+        for i in range(n):
+            log(f"{label} run {i + 1}/{n} ...")
+            try:
+                runs.append(run_child(entry["baseline"], entry["current"], light))  # type: ignore[arg-type]
+            except (MonitorError, subprocess.TimeoutExpired) as exc:
+                record["error"] = str(exc)
+                log(f"  FAILED {exc}")
+                break
+            r = runs[-1]
+            log(f"  end to end {r['end_to_end_s']} s, process {r['process_s']} s, "
+                f"peak RSS {r['peak_rss_mb']} MB")
+        if runs:
+            names = [s["name"] for s in runs[0]["stages"]]
+            record.update(
+                stages_s_median={
+                    k: round(statistics.median(
+                        next(s["seconds"] for s in r["stages"] if s["name"] == k) for r in runs
+                    ), 3)
+                    for k in names
+                },
+                stages_rss_mb={
+                    k: max(next(s["peak_rss_mb"] for s in r["stages"] if s["name"] == k)
+                           for r in runs)
+                    for k in names
+                },
+                end_to_end_s_median=round(statistics.median(r["end_to_end_s"] for r in runs), 2),
+                end_to_end_s_all=[r["end_to_end_s"] for r in runs],
+                process_s_median=round(statistics.median(r["process_s"] for r in runs), 2),
+                import_rss_mb=runs[0]["import_rss_mb"],
+                rss_source=runs[0].get("rss_source"),
+                peak_rss_mb_max=max(r["peak_rss_mb"] for r in runs),
+                device=runs[0]["device"],
+                regions_found=_found(runs[0]["regions"], size.factor, prepared["sample"]),
+                corner_error_px=round(corner_error_scaled(
+                    runs[0]["corners_in_current"], size.factor,
+                    json.loads(Path(prepared["sample"]["truth"]).read_text(encoding="utf-8")),  # type: ignore[arg-type]
+                ), 4),
+            )
+        sizes.append(record)
+    from monitor.depth import select_device
+
+    gpu = str(select_device("auto")) == "cuda"
+    return {
+        "command": "python bench/stages.py " + " ".join(sys.argv[1:]),
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": git_commit(),
+        "machine": machine_info(),
+        "load_start": load_start,
+        "load_end": [round(v, 2) for v in os.getloadavg()],
+        "wall_s": round(time.perf_counter() - start, 1),
+        "source": "the sample pair (synth.demo_spec(), 1280x960)",
+        "format": "PNG (8-bit, compression 1)",
+        "configuration": "Settings() (default: photometric) with the pair's true light",
+        "sizes": sizes,
+        "gpu_note": None if gpu else GPU_NOTE_NONE,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line; returns the exit status.
+
+    Parameters
+    ----------
+    argv
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success (targets met or not), 1 on an error.
+    """
+    parser = argparse.ArgumentParser(description="monitor per-stage time and memory")
+    parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated labels")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per size (6MP: >= 3)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--docs", type=Path, default=None)
+    parser.add_argument("--child", nargs=2, metavar=("BASELINE", "CURRENT"), help=argparse.SUPPRESS)
+    parser.add_argument("--light", default="180,25", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        az, el = (float(v) for v in args.light.split(","))
+        print(json.dumps(child(args.child[0], args.child[1], az, el)))
+        return 0
+    try:
+        doc = measure([s for s in args.sizes.split(",") if s], args.out, repeats=args.repeats)
+    except MonitorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "stages.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    _print_table(doc)
+    if args.docs:
+        from bench.benchmark import update_docs
+
+        jpath, mpath = update_docs(args.docs, "speed", doc)
+        print(f"wrote {jpath} and {mpath}")
+    return 0
+
+
+def _print_table(doc: dict[str, object]) -> None:
+    for s in doc["sizes"]:  # type: ignore[union-attr]
+        if s.get("error"):
+            print(f"{s['label']:>7s}  {s['width']}x{s['height']}  FAILED: {s['error']}")
+            continue
+        stages = "  ".join(f"{k} {v:.2f}s" for k, v in s["stages_s_median"].items())
+        print(
+            f"{s['label']:>7s}  {s['width']}x{s['height']}  {stages}  | end to end "
+            f"{s['end_to_end_s_median']:.1f} s  peak RSS {s['peak_rss_mb_max']:.0f} MB  "
+            f"found {s['regions_found']}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
