@@ -40,7 +40,19 @@ OUTPUT_FILES = ("regions.json", "change.tif", "heatmap.png", "overlay.png", "reg
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB."""
+    """Peak resident memory of this process so far, in MB.
+
+    Linux: ``VmHWM`` from ``/proc/self/status`` (``ru_maxrss`` survives
+    ``execve`` and would report a large parent's peak in a child process);
+    elsewhere ``ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
@@ -137,6 +149,12 @@ def compare(
         if settings.method == "photometric":
             device = select_device(settings.device)
             change = photometric_change(base_lin, warped, valid, light, scale=s, device=device)
+        elif settings.method == "pair":
+            from monitor.change.pair import load_pair_model, pair_change
+
+            device = select_device(settings.device)
+            change = pair_change(base_lin, warped, valid, light, model=load_pair_model(device),
+                                 scale=s, device=device)
         else:
             estimator = get_estimator(settings.depth, settings.device)
             change = depth_change(base_lin, warped, valid, light, estimator=estimator, scale=s)
