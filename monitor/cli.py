@@ -159,10 +159,11 @@ def version() -> None:
 
 
 def _register_commands() -> None:
-    from monitor import cli_history, cli_inbox
+    from monitor import cli_history, cli_inbox, cli_train
 
     cli_history.register(app)
     cli_inbox.register(app)
+    cli_train.register(app)
 
 
 _register_commands()

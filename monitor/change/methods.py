@@ -32,7 +32,7 @@ from monitor.depth.shading import (
 from monitor.errors import MonitorError
 from monitor.results import ChangeMap, Light
 
-METHODS = ("photometric", "depth")
+METHODS = ("photometric", "depth", "pair")
 
 _EPS = 2e-3  # added before logs: keeps dark paint from dominating the ratio
 _DARK, _BRIGHT = 0.004, 0.985  # pixels outside are not trusted (noise floor, clipping)
@@ -277,7 +277,8 @@ def depth_change(
     ok = _trusted(valid, baseline, current)
     alignment = fit_scale_shift(d_base.height, d_cur.height, ok)
     diff = apply_alignment(d_cur.height, alignment) - d_base.height
-    diff = diff / np.float32(scale) if estimator.name == "shading" else diff
+    # shading and relief heights are in analysis pixels: express them in baseline pixels
+    diff = diff / np.float32(scale) if estimator.name in ("shading", "relief") else diff
     sigma = robust_sigma(diff[ok])
     diff[~valid] = np.nan
     return ChangeMap(

@@ -6,6 +6,11 @@ An estimator turns one linear-light RGB scan into a *relative* height map
 
 ``shading``
     Physically based relief from shading (no weights), :mod:`monitor.depth.shading`.
+``relief``
+    The shipped per-scan relief network, :mod:`monitor.depth.relief`.
+``hf:<id-or-path>``
+    Any ``transformers`` depth model (Depth Anything, DPT, ZoeDepth, GLPN), from
+    a local folder or a hub id, :mod:`monitor.depth.hf`.
 """
 
 from __future__ import annotations
@@ -81,12 +86,23 @@ def _shading(device: torch.device) -> DepthEstimator:
     return ShadingEstimator(device=device)
 
 
-_REGISTRY: dict[str, Callable[[torch.device], DepthEstimator]] = {"shading": _shading}
+def _relief(device: torch.device) -> DepthEstimator:
+    from monitor.depth.relief import ReliefEstimator
+
+    return ReliefEstimator(device=device)
+
+
+_REGISTRY: dict[str, Callable[[torch.device], DepthEstimator]] = {
+    "shading": _shading,
+    "relief": _relief,
+}
+#: Prefix of parameterised names: ``hf:<id-or-path>``.
+HF_PREFIX = "hf:"
 
 
 def known_estimators() -> list[str]:
-    """Names accepted by :func:`get_estimator`."""
-    return sorted(_REGISTRY)
+    """Names accepted by :func:`get_estimator` (``hf:<id-or-path>`` stands for a family)."""
+    return [*sorted(_REGISTRY), f"{HF_PREFIX}<id-or-path>"]
 
 
 def get_estimator(name: str, device: str = "auto") -> DepthEstimator:
@@ -97,6 +113,11 @@ def get_estimator(name: str, device: str = "auto") -> DepthEstimator:
     MonitorError
         For an unknown name or an unavailable device.
     """
+    if name.startswith(HF_PREFIX):
+        from monitor.depth.hf import HFDepthEstimator
+
+        device_ = select_device(device)
+        return HFDepthEstimator(name[len(HF_PREFIX) :].strip(), device_)
     factory = _REGISTRY.get(name)
     if factory is None:
         raise MonitorError(

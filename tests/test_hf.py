@@ -1,0 +1,105 @@
+"""``--depth hf:<path>`` with a tiny randomly initialised Depth Anything saved offline."""
+
+import numpy as np
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+
+from monitor.depth import get_estimator, known_estimators  # noqa: E402
+from monitor.depth.hf import HFDepthEstimator, height_sign, state_dict_sha256  # noqa: E402
+from monitor.errors import MonitorError  # noqa: E402
+from monitor.results import Light  # noqa: E402
+
+
+def _tiny_depth_anything(folder, image_size=56):
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+    from transformers.models.dpt import DPTImageProcessorPil
+
+    backbone = Dinov2Config(
+        image_size=image_size, patch_size=14, hidden_size=16, num_hidden_layers=4,
+        num_attention_heads=2, intermediate_size=32,
+        out_indices=[1, 2, 3, 4], reshape_hidden_states=False,  # what Depth Anything needs
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone, reassemble_hidden_size=16, neck_hidden_sizes=[8, 8, 16, 16],
+        fusion_hidden_size=8, head_hidden_size=4, patch_size=14,
+    )
+    torch.manual_seed(0)
+    DepthAnythingForDepthEstimation(config).eval().save_pretrained(folder)
+    DPTImageProcessorPil(
+        size={"height": image_size, "width": image_size}, keep_aspect_ratio=True,
+        ensure_multiple_of=14, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],
+    ).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return _tiny_depth_anything(tmp_path_factory.mktemp("tiny-depth-anything"))
+
+
+def _scan(h=90, w=130, seed=0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = 0.3 + 0.2 * np.sin(x / 9.0) * np.cos(y / 7.0)
+    img = base[..., None] * np.array([1.0, 0.9, 0.7]) + 0.02 * rng.random((h, w, 3))
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def test_tiny_model_loads_from_a_folder_and_runs_tiled(tiny_model):
+    est = get_estimator(f"hf:{tiny_model}", "cpu")
+    assert isinstance(est, HFDepthEstimator)
+    assert (est.tile, est.multiple) == (56, 14)  # the processor's size, the patch multiple
+    img = _scan()
+    out = est.estimate(img, Light())
+    assert out.height.shape == img.shape[:2] and out.height.dtype == np.float32
+    assert np.isfinite(out.height).all() and out.height.std() > 0
+    assert out.model_id == f"hf:{tiny_model}"
+    assert out.weights_sha256 == state_dict_sha256(est.model) and len(out.weights_sha256) == 64
+    # CPU inference is deterministic
+    np.testing.assert_array_equal(out.height, est.estimate(img, Light()).height)
+
+
+def test_single_tile_equals_the_plain_transformers_forward(tiny_model):
+    from transformers import AutoModelForDepthEstimation
+
+    est = HFDepthEstimator(str(tiny_model), torch.device("cpu"))
+    img = _scan(56, 56)
+    ours = est.estimate(img, Light()).height
+    model = AutoModelForDepthEstimation.from_pretrained(tiny_model).eval()
+    srgb = np.where(img <= 0.0031308, 12.92 * img, 1.055 * np.power(img, 1 / 2.4) - 0.055)
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    pixels = torch.tensor(((srgb - mean) / std).transpose(2, 0, 1)[None], dtype=torch.float32)
+    with torch.inference_mode():
+        ref = model(pixel_values=pixels).predicted_depth[0].numpy()
+    # relative Depth Anything returns disparity (larger = nearer): kept as height
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_output_convention_disparity_kept_depth_negated():
+    from transformers import DepthAnythingConfig, GLPNConfig
+
+    assert height_sign(DepthAnythingConfig()) == 1.0
+    assert height_sign(DepthAnythingConfig(depth_estimation_type="metric")) == -1.0
+    assert height_sign(GLPNConfig()) == -1.0
+
+
+def test_missing_weights_give_one_line_instructions(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+    with pytest.raises(MonitorError) as err:
+        get_estimator("hf:depth-anything/Depth-Anything-V2-Small-hf", "cpu")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "download" in message and "--depth hf:DIR" in message
+    with pytest.raises(MonitorError, match="not found"):
+        get_estimator(f"hf:{tmp_path / 'no-such-folder'}", "cpu")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MonitorError, match="config.json"):
+        get_estimator(f"hf:{tmp_path / 'empty'}", "cpu")
+
+
+def test_registry_lists_the_new_names():
+    names = known_estimators()
+    assert "relief" in names and "shading" in names and "hf:<id-or-path>" in names

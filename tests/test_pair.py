@@ -1,0 +1,131 @@
+"""``--method pair``: the shipped network on small synthetic pairs, and its error paths."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from monitor import synth
+from monitor.change.pair import PAIR_WEIGHTS, load_pair_model, pair_change
+from monitor.errors import MonitorError
+from monitor.io import to_linear
+from monitor.nets import WEIGHTS_DIR, file_sha256, load_net
+from monitor.regions import find_regions
+from monitor.results import Light
+
+# seeds from the VALIDATION range: the shipped net never trained on them
+SEED = synth.VALIDATION_SEEDS.start + 90_001
+
+
+def _registered(spec):
+    pair = synth.render_pair(spec)
+    w, h = spec.size
+    cur = synth.warp_current_to_baseline(
+        to_linear(pair.current), pair.homography, pair.lens_k1, (w, h),
+        interpolation=cv2.INTER_CUBIC,
+    )
+    valid = np.isfinite(cur).all(axis=2)
+    return to_linear(pair.baseline), np.nan_to_num(cur), valid, pair
+
+
+@pytest.fixture(scope="module")
+def net():
+    return load_pair_model()
+
+
+@pytest.fixture(scope="module")
+def planted():
+    spec = synth.PairSpec(
+        seed=SEED, size=(384, 288), kinds=("bulge", "recession"), slope_range=(0.1, 0.14),
+        size_range=(0.05, 0.07), light_baseline=Light(180.0, 25.0),
+        light_current=Light(178.5, 26.0), rotation_deg=1.2, scale=1.01, translation=(5.0, -3.0),
+        exposure=1.12, wb=(1.05, 1.0, 0.94), discoloration=True,
+    )
+    return _registered(spec)
+
+
+def test_shipped_weights_load_are_small_and_documented(net):
+    assert PAIR_WEIGHTS.is_file() and PAIR_WEIGHTS.stat().st_size <= 10_000_000
+    assert net.kind == "pair" and net.sha256 == file_sha256(PAIR_WEIGHTS)
+    assert net.model_id.startswith("monitor/pair-")
+    for key in ("work_px", "noise_mult", "noise_floor", "target_scale"):
+        assert key in net.metadata
+    card = json.loads((WEIGHTS_DIR / "pair.card.json").read_text())
+    assert card["weights_sha256"] == net.sha256
+    assert card["data"]["test_split"] == "never read"
+    assert card["validation"]["pair"]["f1"] > 0.5
+
+
+def test_finds_the_planted_bulge_and_recession_with_the_right_sign(net, planted):
+    base, cur, valid, pair = planted
+    light = pair.spec.light_baseline
+    change = pair_change(base, cur, valid, light, model=net)
+    assert change.method == "pair" and change.weights_sha256 == net.sha256
+    assert change.model_id == net.model_id and change.noise_sigma > 0
+    assert np.isnan(change.height[~valid]).all() and np.isfinite(change.height[valid]).all()
+    regions = find_regions(change, z=6.0, min_diameter_frac=0.004)
+    for truth in pair.regions:
+        near = [
+            r for r in regions
+            if np.hypot(r.centroid[0] - truth.centroid[0], r.centroid[1] - truth.centroid[1])
+            < 0.5 * truth.size_px
+        ]
+        assert near, f"missed the {truth.polarity} at {truth.centroid}"
+        assert near[0].polarity == truth.polarity
+        assert np.sign(near[0].peak) == np.sign(truth.peak)
+    assert len(regions) <= len(pair.regions) + 1  # the stain is not a relief change
+    ok = valid & np.isfinite(change.height)
+    assert np.corrcoef(change.height[ok], pair.height_change[ok])[0, 1] > 0.7
+
+
+def test_quarter_turn_of_pair_and_lamp_turns_the_result(net, planted):
+    base, cur, valid, pair = planted
+    light = pair.spec.light_baseline
+    a = pair_change(base, cur, valid, light, model=net).height
+    turned = Light((light.azimuth_deg + 90.0) % 360.0, light.elevation_deg)
+    b = pair_change(np.rot90(base).copy(), np.rot90(cur).copy(), np.rot90(valid).copy(),
+                    turned, model=net).height
+    ra = np.rot90(a)
+    ok = np.isfinite(ra) & np.isfinite(b)
+    assert np.corrcoef(ra[ok], b[ok])[0, 1] > 0.98
+
+
+def test_heights_are_in_baseline_pixels(net, planted):
+    base, cur, valid, pair = planted
+    light = pair.spec.light_baseline
+    full = pair_change(base, cur, valid, light, model=net)
+    half = pair_change(base, cur, valid, light, model=net, scale=0.5)
+    ok = np.isfinite(full.height)
+    np.testing.assert_allclose(half.height[ok], 2.0 * full.height[ok], rtol=1e-4, atol=1e-5)
+    assert half.noise_sigma == pytest.approx(2.0 * full.noise_sigma)
+
+
+def test_missing_or_wrong_weights_and_bad_inputs_raise(tmp_path, net, planted):
+    with pytest.raises(MonitorError, match="monitor train pair"):
+        load_pair_model(path=tmp_path / "pair.safetensors")
+    relief = WEIGHTS_DIR / "relief.safetensors"
+    if relief.is_file():
+        with pytest.raises(MonitorError, match="expected 'pair'"):
+            load_pair_model(path=relief)
+        with pytest.raises(MonitorError, match="relief"):
+            pair_change(*planted[:3], Light(), model=load_net(relief))
+    base, cur, valid, _ = planted
+    with pytest.raises(MonitorError, match="shapes differ"):
+        pair_change(base, cur[:-1], valid, Light(), model=net)
+    with pytest.raises(MonitorError, match="do not overlap"):
+        pair_change(base, cur, np.zeros_like(valid), Light(), model=net)
+    with pytest.raises(MonitorError, match="bool"):
+        pair_change(base, cur, valid.astype(np.uint8), Light(), model=net)
+    with pytest.raises(MonitorError, match="frontal"):
+        pair_change(base, cur, valid, Light(180.0, 89.9), model=net)
+
+
+def test_no_change_pairs_raise_no_alarm(net):
+    found = 0
+    for i, realism in enumerate((False, True)):
+        spec = synth.sample_spec(SEED + 99 + i, no_change=True, realism=realism, size=(384, 288))
+        base, cur, valid, _ = _registered(spec)
+        change = pair_change(base, cur, valid, spec.light_baseline, model=net)
+        found += len(find_regions(change, z=6.0, min_diameter_frac=0.004))
+    assert found <= 1
