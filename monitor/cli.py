@@ -68,10 +68,10 @@ def compare(
         float | None, typer.Option(help="Lamp elevation above the picture plane, degrees.")
     ] = None,
     method: Annotated[
-        str | None, typer.Option(help="Change method: photometric (default) or depth.")
+        str | None, typer.Option(help="Change method: photometric, pair (learned) or depth.")
     ] = None,
     depth: Annotated[
-        str | None, typer.Option(help="Depth estimator for --method depth (e.g. shading).")
+        str | None, typer.Option(help="For --method depth: shading, relief or hf:ID.")
     ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")] = None,
     px_per_mm: Annotated[
