@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from typer.testing import CliRunner
 
 from monitor import cli, cli_history
 
-ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
@@ -120,14 +118,9 @@ def test_db_downgrade_blocks_use_until_upgrade(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sample")
-    subprocess.run(
-        [sys.executable, str(ROOT / "sample_data" / "generate.py"), "--out", str(out)],
-        check=True,
-        capture_output=True,
-    )
-    return out
+def sample(sample_dir: Path) -> Path:
+    """The session's sample pair (tests/conftest.py)."""
+    return sample_dir
 
 
 def _inside(point: list[float], bbox: list[float], margin: float = 0.0) -> bool:
