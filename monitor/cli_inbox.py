@@ -18,19 +18,11 @@ from typing import Annotated
 import typer
 
 from monitor import inbox as lib
+from monitor.cli_history import HomeOption, JsonOption
 from monitor.config import load_settings
 from monitor.errors import MonitorError
 from monitor.store import db
 
-HomeOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--home",
-        envvar="MONITOR_HOME",
-        help="Data home (monitor.db + stored files); default ~/.local/share/monitor.",
-        show_default=False,
-    ),
-]
 InboxOption = Annotated[
     Path | None,
     typer.Option("--inbox", help="Inbox folder (default MONITOR_INBOX, else <home>/inbox).",
@@ -41,7 +33,6 @@ ReportsOption = Annotated[
     typer.Option("--reports", help="Folder of the PDF reports (default MONITOR_REPORTS, else "
                  "<home>/reports).", show_default=False),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
 def _echo_json(data: object) -> None:

@@ -63,7 +63,6 @@ def smooth_background(x: torch.Tensor, weight: torch.Tensor, sigma: float) -> to
     t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     kernel = torch.exp(-0.5 * (t / s) ** 2)
     kernel = kernel / kernel.sum()
-    c = num.shape[1]
 
     def blur(v: torch.Tensor) -> torch.Tensor:
         ch = v.shape[1]
@@ -73,13 +72,11 @@ def smooth_background(x: torch.Tensor, weight: torch.Tensor, sigma: float) -> to
         kx = kernel.view(1, 1, 1, -1).expand(ch, 1, 1, -1)
         ky = kernel.view(1, 1, -1, 1).expand(ch, 1, -1, 1)
         v = F.conv2d(v, kx, groups=ch)
-        v = F.conv2d(v, ky, groups=ch)
-        # reflect padding smaller than the kernel: crop/pad back to the input size
-        return v
+        return F.conv2d(v, ky, groups=ch)
 
     num_b = blur(num)
     den_b = blur(den)
-    # undo size changes from a pad smaller than the radius
+    # a reflect pad smaller than the radius (tiny pyramid levels) shrinks the output
     target = num.shape[-2:]
     if num_b.shape[-2:] != target:
         num_b = F.interpolate(num_b, size=target, mode="bilinear", align_corners=False)
@@ -88,7 +85,6 @@ def smooth_background(x: torch.Tensor, weight: torch.Tensor, sigma: float) -> to
     if factor > 1:
         mean = F.interpolate(mean, size=(h, w), mode="bilinear", align_corners=False)
     out = mean[0]
-    assert out.shape[0] == c
     return out[0] if squeeze else out
 
 
