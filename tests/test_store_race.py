@@ -172,3 +172,44 @@ def test_verify_and_gc_commands_on_a_sound_store(store: db.Store, tmp_path: Path
     assert result.exit_code == 0, result.output
     assert f"removed {stray}" in result.output
     assert not (store.home / stray).exists() and scan.path.is_file()
+
+
+def test_failed_comparison_keeps_artifacts_another_comparison_committed_meanwhile(
+    store: db.Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """B places the artifacts then fails; A commits rows using them before B cleans up."""
+    from tests.test_store import fake_write, make_comparison
+
+    base = repository.ingest_scan(store, SLUG, write_image(tmp_path / "a.png", 8)).scan
+    cur = repository.ingest_scan(store, SLUG, write_image(tmp_path / "b.png", 9)).scan
+    comparison = make_comparison()
+    files_a = fake_write(comparison, tmp_path / "out-a")
+    files_b = fake_write(comparison, tmp_path / "out-b")  # same bytes, same objects
+    engine_b = db.open_store(store.home).engine
+
+    @event.listens_for(engine_b, "before_cursor_execute")
+    def _fail_b(_conn: Any, _cur: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO REGION"):
+            raise RuntimeError("disk full (injected)")
+
+    original = repository._remove_unreferenced
+    stored_a: list[repository.StoredComparison] = []
+
+    def a_commits_first(s: db.Store, relpaths: Any) -> list[str]:
+        if relpaths and not stored_a:  # B's undo: A gets the lock in between
+            a = repository.record_comparison(store, base, cur, comparison, "k-a", files_a)
+            stored_a.append(a)
+        return original(s, relpaths)
+
+    monkeypatch.setattr(repository, "_remove_unreferenced", a_commits_first)
+    with pytest.raises(RuntimeError, match="injected"):
+        repository.record_comparison(
+            db.Store(store.home, engine_b), base, cur, comparison, "k-b", files_b
+        )
+    engine_b.dispose()
+    assert stored_a, "B placed no object, so the interleaving was not exercised"
+    detail = repository.comparison_detail(store, stored_a[0].id)
+    assert detail is not None
+    report = repository.verify_store(store)
+    assert report.ok and report.artifacts == 2, report
+    assert repository.find_comparison(store, "k-b") is None
