@@ -31,7 +31,7 @@ from monitor.io import analysis_scale, downsample, read_image, to_linear, write_
 from monitor.regions import find_regions
 from monitor.registration import register, registration_to_dict, warp_to_baseline
 from monitor.report.figures import heatmap_png, overlay_png
-from monitor.results import Comparison, Light, StageTiming
+from monitor.results import Comparison, Light, StageTiming, height_units
 
 Progress = Callable[[str, float], None]
 
@@ -230,7 +230,7 @@ def summary(comparison: Comparison) -> dict[str, object]:
         "model_id": change.model_id,
         "weights_sha256": change.weights_sha256,
         "units": "baseline pixel pitch (height change, + = towards the viewer)"
-        if change.method in ("photometric", "pair")
+        if height_units(change.method, change.model_id) == "px"
         else "relative (depth estimator units, + = towards the viewer)",
         "light": asdict(comparison.light),
         "px_per_mm": comparison.px_per_mm,
@@ -269,7 +269,7 @@ def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path
         (tmp / "registration.json").write_text(json.dumps(reg_dict, indent=2) + "\n")
         write_float_tiff(tmp / "change.tif", full_resolution_change(comparison))
         change = comparison.change
-        units = "px" if change.method in ("photometric", "pair") else "rel."
+        units = height_units(change.method, change.model_id)
         heatmap_png(
             change.height,
             tmp / "heatmap.png",

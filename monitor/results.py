@@ -21,6 +21,38 @@ import numpy as np
 
 Polarity = Literal["bulge", "recession"]
 
+#: Per-scan depth estimators whose heights are in pixel pitch (model id prefixes).
+PIXEL_DEPTH_MODELS = ("monitor/shading-", "monitor/relief-")
+
+
+def height_units(method: str, model_id: str) -> str:
+    """``"px"`` when a change map's heights are in baseline pixel pitch, else ``"rel."``.
+
+    ``photometric`` and ``pair`` measure in pixel pitch; the ``depth`` route does
+    too with the shading and relief estimators (converted to baseline pixels),
+    but not with an ``hf:`` model, whose heights stay in the baseline estimate's
+    relative units.
+
+    Parameters
+    ----------
+    method
+        Change method (``photometric``, ``pair``, ``depth``).
+    model_id
+        The change map's model id (for ``depth``: the per-scan estimator's).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> height_units("depth", "monitor/shading-v1"), height_units("depth", "hf:/m")
+    ('px', 'rel.')
+    """
+    if method in ("photometric", "pair") or model_id.startswith(PIXEL_DEPTH_MODELS):
+        return "px"
+    return "rel."
+
 
 @dataclass(frozen=True)
 class Light:

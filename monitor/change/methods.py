@@ -266,6 +266,11 @@ def depth_change(
     -------
     ChangeMap
         Aligned current minus baseline, NaN outside the overlap.
+
+    Raises
+    ------
+    MonitorError
+        If the fitted scale is not positive (it would flip the polarity).
     """
     _check_pair(baseline, current, valid)
     # outside the overlap the warped current is empty; fill it with the
@@ -276,6 +281,14 @@ def depth_change(
     d_cur = estimator.estimate(filled, light)
     ok = _trusted(valid, baseline, current)
     alignment = fit_scale_shift(d_base.height, d_cur.height, ok)
+    if not alignment.scale > 0:
+        # a zero or negative scale would flip (or erase) the polarity of every change:
+        # the two estimates disagree about which way is up, nothing can be compared
+        raise MonitorError(
+            f"depth: the current scan's {d_cur.model_id} estimate maps onto the baseline's "
+            f"with scale {alignment.scale:.3g} (must be > 0): the estimates disagree about "
+            "which way is up, so no change can be measured"
+        )
     diff = apply_alignment(d_cur.height, alignment) - d_base.height
     # shading and relief heights are in analysis pixels: express them in baseline pixels
     diff = diff / np.float32(scale) if estimator.name in ("shading", "relief") else diff
