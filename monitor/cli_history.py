@@ -301,6 +301,8 @@ def compare_stored(
 
             return write_outputs(comparison, out_dir)
 
+        from monitor.pipeline import result_fingerprint
+
         stored = repository.compare_and_store(
             store,
             slug,
@@ -310,6 +312,7 @@ def compare_stored(
             baseline=baseline,
             current=current,
             force=force,
+            fingerprint=result_fingerprint(settings),
         )
         detail = repository.comparison_detail(store, stored.id)
     except MonitorError as exc:

@@ -7,6 +7,8 @@ the store and the inbox all call these two.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import resource
@@ -189,6 +191,78 @@ def compare(
         px_per_mm=px_per_mm,
         preview=preview,
     )
+
+
+@functools.lru_cache(maxsize=32)
+def _files_sha256(paths: tuple[str, ...], stamp: tuple[tuple[int, int], ...]) -> str:
+    """Hash of several files' names and bytes (``stamp``: size/mtime, to invalidate)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).name.encode() + b"|")
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _weights_of(paths: list[Path]) -> str:
+    files = sorted(str(p) for p in paths if p.is_file())
+    stamps = tuple((os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in files)
+    return _files_sha256(tuple(files), stamps) if files else "missing"
+
+
+def _hf_folder(ref: str) -> Path | None:
+    path = Path(ref).expanduser()
+    if ref.startswith((".", "/", "~")) or path.exists():
+        return path
+    try:  # a hub id: its snapshot in the local cache, when there is one
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(ref, local_files_only=True))
+    except Exception:  # not cached, no huggingface_hub: the id alone names it
+        return None
+
+
+def result_fingerprint(settings: Settings) -> dict[str, object]:
+    """What, beyond the settings, decides a comparison's numbers: device and weights.
+
+    The store's cache key includes this, so that a comparison computed on
+    another device (CUDA runs the networks in reduced precision) or with other
+    weights (``monitor train``, a replaced ``hf:`` folder) is not reused.
+
+    Parameters
+    ----------
+    settings
+        The comparison's settings (method, depth estimator, device).
+
+    Returns
+    -------
+    dict
+        ``device`` (the resolved device type) and ``weights`` (sha256 of the
+        weight files the method reads, or None when it reads none).
+
+    Examples
+    --------
+    >>> result_fingerprint(Settings(device="cpu"))
+    {'device': 'cpu', 'weights': None}
+    """
+    from monitor.nets import WEIGHTS_DIR
+
+    device = select_device(settings.device).type
+    weights: str | None = None
+    if settings.method == "pair":
+        weights = _weights_of([WEIGHTS_DIR / "pair.safetensors"])
+    elif settings.method == "depth" and settings.depth == "relief":
+        weights = _weights_of([WEIGHTS_DIR / "relief.safetensors"])
+    elif settings.method == "depth" and settings.depth.startswith("hf:"):
+        ref = settings.depth[3:].strip()
+        folder = _hf_folder(ref)
+        if folder is None or not folder.is_dir():
+            weights = f"hf:{ref}"
+        else:
+            names = ("*.safetensors", "*.bin", "config.json", "preprocessor_config.json")
+            weights = _weights_of([p for n in names for p in folder.glob(n)])
+    return {"device": device, "weights": weights}
 
 
 def _preview8(pixels: np.ndarray) -> np.ndarray:
