@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 import torch
 
-from monitor.depth.tiling import prepare_model, tiled_predict
+from monitor.depth.tiling import full_precision, prepare_model, tiled_predict
 from monitor.errors import MonitorError, MonitorWarning
 from monitor.results import DepthMap, Light
 
@@ -264,7 +264,8 @@ class HFDepthEstimator:
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, h, w) linear light -> (B, h', w') height-convention output."""
-        pixels = (_srgb(x.float()) - self.mean.to(x.device)) / self.std.to(x.device)
+        with full_precision(x.device):  # encoding and normalisation in float32
+            pixels = (_srgb(x.float()) - self.mean.to(x.device)) / self.std.to(x.device)
         if x.device.type == "cuda":
             pixels = pixels.contiguous(memory_format=torch.channels_last)
         out = self.model(pixel_values=pixels).predicted_depth
