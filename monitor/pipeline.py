@@ -33,7 +33,15 @@ from monitor.io import analysis_scale, downsample, read_image, to_linear, write_
 from monitor.regions import find_regions
 from monitor.registration import register, registration_to_dict, warp_to_baseline
 from monitor.report.figures import heatmap_png, overlay_png
-from monitor.results import Comparison, Light, StageTiming, height_units
+from monitor.results import (
+    ChangeMap,
+    Comparison,
+    Light,
+    Registration,
+    StageTiming,
+    Status,
+    height_units,
+)
 
 Progress = Callable[[str, float], None]
 
@@ -123,6 +131,13 @@ def compare(
     with stages.stage("read"):
         base_img = read_image(baseline, max_pixels=settings.max_pixels)
         cur_img = read_image(current, max_pixels=settings.max_pixels)
+    if base_img.pixels.shape == cur_img.pixels.shape and np.array_equal(
+        base_img.pixels, cur_img.pixels
+    ):
+        if progress:
+            progress("done", 1.0)
+        return _identical(baseline, current, base_img.pixels, settings, light, px_per_mm,
+                          tuple(stages.timings))
     with stages.stage("register"):
         reg = register(
             base_img.pixels,
@@ -160,11 +175,14 @@ def compare(
         else:
             estimator = get_estimator(settings.depth, settings.device)
             change = depth_change(base_lin, warped, valid, light, estimator=estimator, scale=s)
+    in_px = height_units(change.method, change.model_id) == "px"
     with stages.stage("regions"):
         min_frac = settings.min_region_frac
         regions = find_regions(
-            change, z=settings.significance_z, min_diameter_frac=min_frac, px_per_mm=px_per_mm
+            change, z=settings.significance_z, min_diameter_frac=min_frac, px_per_mm=px_per_mm,
+            min_height=settings.min_height_change if in_px else 0.0,
         )
+    status, warnings = _usability(change.usable_fraction, settings.min_usable_fraction)
 
     params: dict[str, object] = {
         "method": settings.method,
@@ -176,6 +194,10 @@ def compare(
         "registration_max_px": settings.registration_max_px,
         "significance_z": settings.significance_z,
         "min_region_frac": settings.min_region_frac,
+        "min_height_change": settings.min_height_change if in_px else None,
+        "min_usable_fraction": settings.min_usable_fraction,
+        "status": status,
+        "usable_fraction": round(change.usable_fraction, 4),
     }
     return Comparison(
         baseline_path=str(baseline),
@@ -190,6 +212,60 @@ def compare(
         software_version=__version__,
         px_per_mm=px_per_mm,
         preview=preview,
+        status=status,
+        warnings=warnings,
+    )
+
+
+#: Below this share of the overlap usable, a result that is still "ok" carries a warning.
+WARN_USABLE_FRACTION = 0.9
+
+
+def _usability(fraction: float, minimum: float) -> tuple[Status, tuple[str, ...]]:
+    """Status and warnings from the share of the overlap an estimate could use."""
+    if fraction < minimum:
+        return "insufficient", (
+            f"insufficient: only {fraction:.0%} of the overlap is usable (clipped, masked or "
+            f"too dark; at least {minimum:.0%} needed), so this comparison cannot tell "
+            "whether anything changed",
+        )
+    if fraction < WARN_USABLE_FRACTION:
+        return "ok", (
+            f"only {fraction:.0%} of the overlap is usable (clipped, masked or too dark): "
+            "changes were searched there only",
+        )
+    return "ok", ()
+
+
+def _identical(
+    baseline: str | Path,
+    current: str | Path,
+    pixels: np.ndarray,
+    settings: Settings,
+    light: Light,
+    px_per_mm: float | None,
+    timings: tuple[StageTiming, ...],
+) -> Comparison:
+    """The comparison of two scans with the same pixels: no change, nothing measured."""
+    h, w = pixels.shape[:2]
+    s = analysis_scale((h, w), settings.analysis_max_px)
+    small = downsample(pixels, s)
+    reg = Registration(
+        homography=np.eye(3), baseline_shape=(h, w), current_shape=(h, w), n_matches=0,
+        n_inliers=0, rmse_homography_px=0.0, rmse_px=0.0,
+    )
+    change = ChangeMap(
+        height=np.zeros(small.shape[:2], np.float32), scale=small.shape[1] / w,
+        method=settings.method, noise_sigma=0.0, model_id="identical pixels",
+    )
+    return Comparison(
+        baseline_path=str(baseline), current_path=str(current), baseline_shape=(h, w),
+        registration=reg, change=change, regions=(), light=light,
+        params={"method": settings.method, "status": "identical", "usable_fraction": 1.0},
+        timings=timings, software_version=__version__, px_per_mm=px_per_mm,
+        preview=_preview8(small), status="identical",
+        warnings=("no change: the two scans are identical (the same pixels), so there is "
+                  "nothing to measure",),
     )
 
 
@@ -287,6 +363,31 @@ def full_resolution_change(comparison: Comparison) -> np.ndarray:
     return out
 
 
+def status_message(comparison: Comparison) -> str:
+    """One plain sentence: what the comparison found, or why it cannot tell.
+
+    Parameters
+    ----------
+    comparison
+        A result of :func:`compare`.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> status_message(result)  # doctest: +SKIP
+    'no change: the two scans are identical (the same pixels), so there is nothing to measure'
+    """
+    if comparison.status in ("identical", "insufficient"):
+        return comparison.warnings[0]
+    n = len(comparison.regions)
+    if n == 0:
+        return "no significant change found"
+    return f"{n} region{'s' if n != 1 else ''} of significant change"
+
+
 def summary(comparison: Comparison) -> dict[str, object]:
     """JSON-ready summary: the contract of ``regions.json``."""
     reg = comparison.registration
@@ -315,6 +416,10 @@ def summary(comparison: Comparison) -> dict[str, object]:
             "matches": reg.n_matches,
             "rmse_px": reg.rmse_px,
         },
+        "status": comparison.status,
+        "usable_fraction": change.usable_fraction,
+        "message": status_message(comparison),
+        "warnings": list(comparison.warnings),
         "counts": {"bulge": len(bulges), "recession": len(recessions)},
         "regions": [r.to_dict() for r in comparison.regions],
         "params": comparison.params,

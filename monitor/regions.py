@@ -59,6 +59,7 @@ def find_regions(
     max_appearance_overlap: float = 0.5,
     px_per_mm: float | None = None,
     tail_ratio: float = 5.0,
+    min_height: float = 0.0,
 ) -> tuple[Region, ...]:
     """Cut the change map into bulge and recession regions.
 
@@ -81,6 +82,12 @@ def find_regions(
         along the light direction from a region at least this many times
         stronger is that region's integration tail, not a change, and is
         dropped.
+    min_height
+        Absolute floor of the level of detection, in the change map's units:
+        the local noise is raised to at least ``min_height / z``, so no change
+        smaller than ``min_height`` seeds a region however quiet the noise
+        (identical scans leave only resampling residue; a near-zero noise
+        estimate would make findings of it). 0 = relative level only.
 
     Returns
     -------
@@ -91,17 +98,20 @@ def find_regions(
     h = change.height
     if h.ndim != 2:
         raise MonitorError(f"regions: change map must be 2-D, got {h.shape}")
+    if not (np.isfinite(min_height) and min_height >= 0):
+        raise MonitorError(f"regions: min_height must be >= 0, got {min_height}")
     sigma = change.noise_sigma
     if not np.isfinite(sigma) or sigma <= 0:
         return ()
+    floor = min_height / z if z > 0 else 0.0
     finite = np.isfinite(h)
-    # work in units of the (local, when known) level of detection
+    # work in units of the (local, when known) level of detection, never below the floor
     if change.noise_map is not None:
         if change.noise_map.shape != h.shape:
             raise MonitorError("regions: noise map and change map differ in shape")
-        zmap = np.where(finite, h / np.maximum(change.noise_map, 1e-12), 0.0)
+        zmap = np.where(finite, h / np.maximum(change.noise_map, max(floor, 1e-12)), 0.0)
     else:
-        zmap = np.where(finite, h / sigma, 0.0)
+        zmap = np.where(finite, h / max(sigma, floor), 0.0)
     s = change.scale
     diameter = min_diameter_frac * max(h.shape)
     min_area = max(4, int(math.pi / 4 * diameter**2))

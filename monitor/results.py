@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 
 Polarity = Literal["bulge", "recession"]
+Status = Literal["ok", "identical", "insufficient"]
 
 #: Per-scan depth estimators whose heights are in pixel pitch (model id prefixes).
 PIXEL_DEPTH_MODELS = ("monitor/shading-", "monitor/relief-")
@@ -176,6 +177,8 @@ class ChangeMap:
     weights_sha256: str | None = None
     integration_direction: tuple[float, float] | None = None  # (ux, uy) when integrated
     noise_map: np.ndarray | None = None  # local level of detection (H' x W'), when known
+    #: share of the overlap the estimate could use (not clipped, masked or too dark)
+    usable_fraction: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,11 @@ class Comparison:
     software_version: str
     px_per_mm: float | None = None
     preview: np.ndarray | None = None  # baseline at analysis resolution, uint8 (figures)
+    #: ``ok``; ``identical`` (same pixels: no change, nothing measured); ``insufficient``
+    #: (too little of the overlap usable: the comparison cannot tell, regions are empty)
+    status: Status = "ok"
+    #: what the user must read beside the regions, one sentence each
+    warnings: tuple[str, ...] = ()
 
     @property
     def model_id(self) -> str:

@@ -98,6 +98,30 @@ def local_noise(values: np.ndarray, mask: np.ndarray, *, blocks: int = 8) -> np.
     return (top * (1 - fy) + bottom * fy).astype(np.float32)
 
 
+def usable_fraction(usable: np.ndarray, valid: np.ndarray) -> float:
+    """Share of the overlap (``valid``) whose pixels an estimate could use.
+
+    Parameters
+    ----------
+    usable
+        H x W bool, pixels the estimate trusted (not clipped, masked or too dark).
+    valid
+        H x W bool, the overlap of the two scans.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0 when there is no overlap.
+
+    Examples
+    --------
+    >>> usable_fraction(np.array([True, False]), np.array([True, True]))
+    0.5
+    """
+    n = int(np.count_nonzero(valid))
+    return float(np.count_nonzero(usable & valid)) / n if n else 0.0
+
+
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     k = 2 * int(math.ceil(3 * sigma)) + 1
     return kornia.filters.gaussian_blur2d(x[None], (k, k), (sigma, sigma), border_type="reflect")[0]
@@ -168,6 +192,13 @@ def photometric_change(
     device = device or torch.device("cpu")
     ok = _trusted(valid, baseline, current)
     long_side = max(baseline.shape[:2])
+    if np.count_nonzero(ok) < 16:
+        # nothing readable (clipped, too dark): no estimate, and the result says so
+        blank = np.where(valid, 0.0, np.nan).astype(np.float32)
+        return ChangeMap(
+            height=blank, scale=scale, method="photometric", noise_sigma=0.0,
+            model_id="monitor/photometric-v1", usable_fraction=usable_fraction(ok, valid),
+        )
     with torch.inference_mode():
         # bicubic resampling overshoots slightly below 0: clamp before the log
         b = torch.from_numpy(np.ascontiguousarray(baseline.transpose(2, 0, 1))).to(device)
@@ -236,6 +267,7 @@ def photometric_change(
         model_id="monitor/photometric-v1",
         weights_sha256=None,
         integration_direction=(ux, uy),
+        usable_fraction=usable_fraction(ok & ~appearance, valid),
     )
 
 
@@ -304,6 +336,7 @@ def depth_change(
         model_id=d_base.model_id,
         weights_sha256=d_base.weights_sha256,
         integration_direction=_light_xy(light) if estimator.name == "shading" else None,
+        usable_fraction=usable_fraction(ok, valid),
     )
 
 
