@@ -183,6 +183,7 @@ def compare(
             min_height=settings.min_height_change if in_px else 0.0,
         )
     status, warnings = _usability(change.usable_fraction, settings.min_usable_fraction)
+    warnings = (*reg.notes, *warnings)  # e.g. a residual grid reduced to what matches support
 
     params: dict[str, object] = {
         "method": settings.method,

@@ -131,6 +131,10 @@ class Registration:
     rmse_px: float
     residual_grid: np.ndarray | None = None
     working_scale: float = 1.0
+    #: ``residual_grid`` asked for (nodes per side; 0 = off); the fitted one may be smaller
+    requested_grid: int = 0
+    #: why the fitted residual differs from the request (reduced, not fitted, not used)
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
