@@ -150,18 +150,9 @@ def compare(
         s = analysis_scale(base_img.pixels.shape[:2], settings.analysis_max_px)
         base_small = downsample(base_img.pixels, s)
         preview = _preview8(base_small)
-        base_lin = to_linear(base_small)
-        # bring CURRENT to about the same pixel size as the analysis grid
-        h_scale = float(np.sqrt(abs(np.linalg.det(reg.homography[:2, :2]))))
-        s_cur = min(1.0, s * h_scale)
-        cur_small = downsample(cur_img.pixels, s_cur)
+        base_lin, warped, valid = resample_pair(base_small, base_img.pixels.shape[:2],
+                                                cur_img.pixels, reg, s)
         del cur_img
-        cur_lin = to_linear(cur_small)
-        s_cur_actual = cur_small.shape[1] / reg.current_shape[1]
-        warped, valid = warp_to_baseline(
-            cur_lin, reg, image_scale=s_cur_actual, out_shape=base_lin.shape[:2], out_scale=s
-        )
-        del cur_lin, cur_small
     with stages.stage("change"):
         if settings.method == "photometric":
             device = select_device(settings.device)
@@ -340,6 +331,56 @@ def result_fingerprint(settings: Settings) -> dict[str, object]:
             names = ("*.safetensors", "*.bin", "config.json", "preprocessor_config.json")
             weights = _weights_of([p for n in names for p in folder.glob(n)])
     return {"device": device, "weights": weights}
+
+
+def resample_pair(
+    base_small: np.ndarray,
+    base_shape: tuple[int, int],
+    current: np.ndarray,
+    reg: Registration,
+    scale: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both scans on the analysis grid: the reduced baseline and the warped current.
+
+    Parameters
+    ----------
+    base_small
+        The baseline reduced by :func:`monitor.io.downsample` with ``scale``
+        (encoded pixels).
+    base_shape
+        (rows, cols) of the full-resolution baseline.
+    current
+        The full-resolution CURRENT scan (encoded pixels).
+    reg
+        CURRENT -> BASELINE registration at full resolution.
+    scale
+        The analysis scale asked for (the reductions round it per axis).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Baseline and warped current in linear light (H' x W' x 3 float32) and
+        the bool mask where the current has data.
+
+    Examples
+    --------
+    >>> base_lin, warped, valid = resample_pair(small, (960, 1280), cur, reg, 0.5)  # doctest: +SKIP
+    """
+    base_lin = to_linear(base_small)
+    # bring CURRENT to about the same pixel size as the analysis grid
+    h_scale = float(np.sqrt(abs(np.linalg.det(reg.homography[:2, :2]))))
+    cur_small = downsample(current, min(1.0, scale * h_scale))
+    cur_lin = to_linear(cur_small)
+    del cur_small
+    # the scales each reduction really applied, per axis (rounded sizes): the warp
+    # must land output pixel [r, c] on the reduced baseline's pixel [r, c]
+    warped, valid = warp_to_baseline(
+        cur_lin, reg, image_scale=(cur_lin.shape[0] / current.shape[0],
+                                   cur_lin.shape[1] / current.shape[1]),
+        out_shape=base_lin.shape[:2],
+        out_scale=(base_lin.shape[0] / base_shape[0], base_lin.shape[1] / base_shape[1]),
+    )
+    return base_lin, warped, valid
 
 
 def _preview8(pixels: np.ndarray) -> np.ndarray:
