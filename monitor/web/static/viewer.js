@@ -40,6 +40,8 @@
     const size = current.getContentSize();
     const x = (Number(swipeInput.value) / 1000) * size.x;
     current.setClip(new OpenSeadragon.Rect(x, 0, size.x - x, size.y));
+    const line = item(0).imageToViewportRectangle(x, 0, 0, size.y);
+    viewer.updateOverlay(swipeLine, line);
     document.body.dataset.swipeX = String(x);
   }
 
@@ -58,7 +60,11 @@
     viewer.viewport.fitBounds(rect);
   }
 
+  const swipeLine = document.createElement("div");
+  swipeLine.className = "swipe-line";
+
   viewer.addHandler("open", () => {
+    viewer.addOverlay({ element: swipeLine, location: new OpenSeadragon.Rect(0, 0, 0, 1) });
     for (const region of data.regions) {
       const [x0, y0, x1, y1] = region.bbox;
       const box = document.createElement("div");
