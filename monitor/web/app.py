@@ -177,7 +177,11 @@ class Viewer:
         change = detail.artifacts.get("change.tif")
         if change is not None:
             change_path = self._file(change)
-            key = tiles.recipe_key({"kind": "change", "sha256": repository.sha256_file(change_path)})
+            # artifacts are content-addressed (objects/ab/<sha256>.tif): the name is the hash
+            sha = change_path.name.split(".")[0]
+            if not tiles.KEY_PATTERN.fullmatch(sha):
+                sha = repository.sha256_file(change_path)
+            key = tiles.recipe_key({"kind": "change", "sha256": sha})
             out["change"] = tiles.ensure_pyramid(
                 self.store.home, key, lambda: tiles.change_overlay(change_path)[0], fmt="png"
             )
