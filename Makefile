@@ -14,7 +14,7 @@ OSD_VENDOR := $(WEB)/static/vendor/openseadragon/openseadragon.min.js
 DEMO_OUT ?= demo_out
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test install web-assets system-deps sample bench bench-speed lint clean
+.PHONY: demo serve-demo test install web-assets system-deps sample bench bench-speed lint clean
 
 install: $(STAMP) web-assets
 
@@ -71,6 +71,10 @@ demo: $(STAMP) sample
 	@echo "  $(abspath $(DEMO_OUT))/compare  (regions.json, change.tif, heatmap.png, overlay.png, registration.json)"
 	@echo "  $(abspath $(DEMO_OUT))/condition-report.pdf"
 	@echo "  $(abspath $(DEMO_OUT))/home     (monitor.db and the stored scans)"
+
+# the read-only web viewer over the demo history (make demo first): http://127.0.0.1:8000
+serve-demo: install
+	$(PY) -m monitor.web --home $(DEMO_OUT)/home
 
 test: $(STAMP) web-assets
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q
