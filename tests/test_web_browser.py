@@ -157,6 +157,16 @@ def test_comparison_page_swipe_overlay_regions(browser: webdriver.Chrome, server
     assert browser.execute_script("return window.monitorViewer.world.getItemCount()") == 3
     shot(browser, tmp_path, "comparison")
 
+    # the viewer's own zoom control zooms (and "Whole painting" goes back)
+    zoom = "return window.monitorViewer.viewport.getZoom()"
+    home_zoom = browser.execute_script(zoom)
+    browser.find_element(By.CSS_SELECTOR, "div[title='Zoom in']").click()
+    _settled(browser)
+    assert browser.execute_script(zoom) == pytest.approx(2 * home_zoom, rel=0.01)
+    browser.find_element(By.ID, "home").click()
+    _settled(browser)
+    assert browser.execute_script(zoom) == pytest.approx(home_zoom, rel=0.01)
+
     # the swipe moves the clip of the current scan
     swipe = browser.find_element(By.ID, "swipe")
     width = browser.execute_script(
