@@ -241,6 +241,29 @@ def test_pyramid_is_built_once_and_atomically(tmp_path: Path) -> None:
         tiles.ensure_pyramid(tmp_path, "../x", make)
 
 
+def test_concurrent_requests_build_a_pyramid_once(tmp_path: Path) -> None:
+    import threading
+
+    calls = []
+    gate = threading.Event()
+
+    def make() -> Image.Image:
+        calls.append(1)
+        gate.wait(5)
+        return Image.new("RGB", (64, 48))
+
+    key = tiles.recipe_key({"kind": "test", "n": 4})
+    results: list[tiles.DziInfo] = []
+    threads = [threading.Thread(target=lambda: results.append(
+        tiles.ensure_pyramid(tmp_path, key, make))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert calls == [1] and len(results) == 4 and len(set(results)) == 1
+
+
 def test_warp_uses_the_stored_homography(tmp_path: Path) -> None:
     rng = np.random.default_rng(4)
     pixels = rng.integers(0, 256, size=(80, 100, 3), dtype=np.uint8)

@@ -29,6 +29,7 @@ import math
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -47,6 +48,8 @@ JPEG_QUALITY = 88
 RECIPE_VERSION = 1
 KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
 Format = Literal["jpeg", "png"]
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -273,6 +276,21 @@ def ensure_pyramid(
     info = _read_info(final)
     if info is not None:
         return info
+    with _lock(key):  # one build per key in this process; other processes race on the rename
+        return _build(home, key, final, make_image, fmt)
+
+
+def _lock(key: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(key, threading.Lock())
+
+
+def _build(
+    home: Path, key: str, final: Path, make_image: Callable[[], Image.Image], fmt: Format
+) -> DziInfo:
+    info = _read_info(final)  # built by another thread while this one waited
+    if info is not None:
+        return info
     staging = home / "tmp" / f"dzi-{key}.{uuid.uuid4().hex}"
     try:
         staging.mkdir(parents=True)
@@ -376,17 +394,21 @@ def change_overlay(path: Path) -> tuple[Image.Image, float]:
     """
     change = read_float_tiff(path)
     finite = np.isfinite(change)
-    mags = np.abs(change[finite])
-    vmax = float(np.percentile(mags, 99.5)) if mags.size else 0.0
+    np.nan_to_num(change, copy=False, nan=0.0)
+    # the scale from a regular subsample (at most ~4 M values), not a full-size copy
+    step = max(1, int(math.sqrt(change.size / 4e6)))
+    sample = np.abs(change[::step, ::step][finite[::step, ::step]])
+    vmax = float(np.percentile(sample, 99.5)) if sample.size else 0.0
     if not vmax > 0:
         vmax = 1.0
-    level = np.zeros(change.shape, np.float32)
-    np.divide(np.abs(np.where(finite, change, 0)), vmax, out=level)
-    np.clip(level, 0, 1, out=level)
-    rgba = np.zeros((*change.shape, 4), np.uint8)
-    rise = np.where(finite, change, 0) > 0
-    rgba[..., 0] = np.where(rise, 220, 30)
-    rgba[..., 1] = np.where(rise, 40, 90)
-    rgba[..., 2] = np.where(rise, 30, 230)
-    rgba[..., 3] = (level * 255).astype(np.uint8)
+    rise = change > 0
+    rgba = np.empty((*change.shape, 4), np.uint8)
+    rgba[..., 0], rgba[..., 1], rgba[..., 2] = 30, 90, 230  # recession: blue
+    rgba[rise, 0], rgba[rise, 1], rgba[rise, 2] = 220, 40, 30  # rise: red
+    del rise
+    np.abs(change, out=change)  # the change map is reused as the opacity, in place
+    np.multiply(change, 255.0 / vmax, out=change)
+    np.clip(change, 0, 255, out=change)
+    change[~finite] = 0
+    rgba[..., 3] = change
     return Image.fromarray(rgba, "RGBA"), vmax
