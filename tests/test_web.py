@@ -291,3 +291,22 @@ def test_change_overlay_colours_and_transparency(tmp_path: Path) -> None:
     assert a[22, 32, 3] == 255 and a[22, 32, 2] > a[22, 32, 0]  # recession: opaque blue
     assert a[30, 10, 3] == 0 and a[0, 47, 3] == 0  # no change and no data: transparent
 
+
+
+def test_the_viewer_never_imports_the_algorithms(web_home: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; from starlette.testclient import TestClient;"
+        "from monitor.web import create_app;"
+        f"c = TestClient(create_app(Path({str(web_home)!r})));"
+        "assert all(c.get(u).status_code == 200 for u in "
+        "('/', '/artworks/sample-canvas', '/comparisons/1', '/api/comparisons/1'));"
+        "bad = [m for m in sys.modules if m.split('.')[:2] in (['monitor', 'pipeline'], "
+        "['monitor', 'change'], ['monitor', 'depth'], ['monitor', 'registration'])"
+        " or m in ('torch', 'kornia')];"
+        "print(bad); assert not bad"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
