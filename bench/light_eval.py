@@ -121,8 +121,10 @@ def _score(est: LightEstimate, truth: Light) -> dict[str, object]:
     for off in (0.0, 90.0, 180.0, 270.0):
         wrong = Light((truth.azimuth_deg + off) % 360.0, truth.elevation_deg)
         flags[int(off)] = compare_light(wrong, est).disagrees
+    axis_err = min(err, 180.0 - err)
     return {
         "error": err,
+        "axis_error": axis_err,
         "confident": est.confident,
         "confidence": est.confidence,
         "uncertainty": est.azimuth_uncertainty_deg,
@@ -147,7 +149,7 @@ def print_table(records: list[dict[str, object]]) -> dict[str, object]:
     head = (
         f"{'class':7s} {'estimator':9s} {'subset':7s} {'n':>3s} {'median':>6s} {'p90':>6s} "
         f"{'worst':>6s} {'conf%':>5s} {'c.med':>6s} {'c.wst':>6s} "
-        f"{'f90%':>5s} {'f180%':>5s} {'fTrue%':>6s}"
+        f"{'f90%':>5s} {'f180%':>5s} {'fTrue%':>6s} {'ax.med':>6s} {'ax.wst':>6s}"
     )
     print(head)
     for cls in (*CLASSES, "all"):
@@ -162,6 +164,7 @@ def print_table(records: list[dict[str, object]]) -> dict[str, object]:
                     continue
                 s = [r[name] for r in rows]
                 errs = [float(x["error"]) for x in s]
+                axe = [float(x["axis_error"]) for x in s]
                 conf = [float(x["error"]) for x in s if x["confident"]]
                 f90 = 100.0 * np.mean([x["flag_90"] for x in s])
                 f180 = 100.0 * np.mean([x["flag_180"] for x in s])
@@ -171,7 +174,8 @@ def print_table(records: list[dict[str, object]]) -> dict[str, object]:
                 cw = f"{max(conf):6.1f}" if conf else f"{'-':>6}"
                 print(
                     f"{cls:7s} {name:9s} {subset:7s} {len(s):3d} {_stats(errs)} {pc:5.0f} "
-                    f"{cm} {cw} {f90:5.0f} {f180:5.0f} {ftrue:6.0f}"
+                    f"{cm} {cw} {f90:5.0f} {f180:5.0f} {ftrue:6.0f} "
+                    f"{np.median(axe):6.1f} {max(axe):6.1f}"
                 )
                 e = np.asarray(errs)
                 out[f"{cls}/{name}/{subset}"] = {
@@ -183,12 +187,15 @@ def print_table(records: list[dict[str, object]]) -> dict[str, object]:
                     "flag_90": f90 / 100.0,
                     "flag_180": f180 / 100.0,
                     "flag_true": ftrue / 100.0,
+                    "axis_median": float(np.median(axe)),
+                    "axis_worst": float(max(axe)),
                 }
     print(
         "columns: azimuth error (deg) median/p90/worst over all estimates; conf% share "
         "confident; c.med/c.wst error of the confident ones; f90/f180: share of pairs where "
         "a given azimuth off by 90 (both ways) / 180 deg is flagged; fTrue: true azimuth "
-        "wrongly flagged. Elevation: not estimated (None on every estimate)."
+        "wrongly flagged; ax.med/ax.wst: error of the axis (mod 180). "
+        "Elevation: not estimated (None on every estimate)."
     )
     return out
 

@@ -52,6 +52,8 @@ TILE = 96
 MIN_TILE_VALID = 0.6
 #: Fewer usable tiles than this: could not tell.
 MIN_TILES = 4
+#: A tile whose rms log-luminance gradient (per working pixel) is below this is flat.
+MIN_GRADIENT = 1e-3
 #: Pixels at or above this linear value in any channel are clipped (ignored).
 CLIP_HIGH = 0.985
 #: Pixels below this linear luminance carry no shading (ignored).
@@ -183,7 +185,9 @@ def _axis_vectors(
     gx = ndimage.gaussian_filter(hp, GRAD_SIGMA, order=(0, 1), mode="nearest")
     gy = ndimage.gaussian_filter(hp, GRAD_SIGMA, order=(1, 0), mode="nearest")
     mag2 = gx * gx + gy * gy
-    wgt = ok.astype(np.float32)
+    # gradients within reach of an invalid pixel see the zero fill: not used
+    inner = ndimage.binary_erosion(ok, iterations=int(math.ceil(3 * GRAD_SIGMA)))
+    wgt = inner.astype(np.float32)
     if chroma is not None:
         cg = np.zeros_like(mag2)
         for c in range(chroma.shape[2]):
@@ -198,6 +202,8 @@ def _axis_vectors(
     for sy, sx in _tiles(ok.shape):
         if ok[sy, sx].mean() < MIN_TILE_VALID:
             continue
+        if float(np.sqrt(mag2[sy, sx].mean())) < MIN_GRADIENT:
+            continue  # flat: no shading to read (float round-off has a direction too)
         a, b, c = float(jxx[sy, sx].sum()), float(jyy[sy, sx].sum()), float(jxy[sy, sx].sum())
         tr = a + b
         if tr <= 0:
@@ -314,6 +320,8 @@ def _finish(axis: _Axis, t_sign: float, method: str, extra: str = "") -> LightEs
     axis_conf = max(0.0, 1.0 - axis_unc / 30.0)
     confidence = float(np.clip(axis_conf * sign_conf, 0.0, 1.0))
     unc = axis_unc if sign_conf >= 0.8 else 180.0
+    if unc >= 180.0:  # the end of the axis is unknown: never "confident"
+        confidence = min(confidence, 0.45)
     notes = [_ELEVATION_NOTE]
     if sign_conf < 0.8:
         notes.insert(0, "axis found but not which end (raised/recessed relief ambiguity)")
@@ -528,7 +536,7 @@ def compare_light(given: Light, estimate: LightEstimate) -> LightCheck:
     """
     if not (math.isfinite(given.azimuth_deg) and 0.0 <= given.azimuth_deg < 360.0):
         raise MonitorError(f"given light azimuth must be in [0, 360), got {given.azimuth_deg}")
-    if math.isnan(estimate.azimuth_deg) or estimate.confidence <= 0.0:
+    if not estimate.known:
         return LightCheck(
             given,
             estimate,

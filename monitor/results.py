@@ -243,8 +243,8 @@ class LightEstimate:
 
     @property
     def known(self) -> bool:
-        """False for "could not tell"."""
-        return math.isfinite(self.azimuth_deg) and self.confidence > 0.0
+        """False for "could not tell" (not even the axis); the axis may be known alone."""
+        return math.isfinite(self.azimuth_deg)
 
     def light(self, elevation_deg: float) -> Light:
         """This estimate as a :class:`Light`, with an elevation taken from elsewhere."""
