@@ -15,9 +15,12 @@ from typing import Annotated
 import typer
 
 from monitor import __version__
+from monitor.cli_common import fail
 from monitor.config import load_settings
 from monitor.errors import MonitorError
 from monitor.results import Light
+
+__all__ = ["app", "fail", "main"]
 
 app = typer.Typer(
     help="Did the painting's surface move? Compare scans, keep their history, write reports.",
@@ -25,12 +28,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print a one-line error on stderr and return the Exit to raise."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def _progress_printer() -> tuple[object, object]:

@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     ) -> None:
         """Train the pair (relief change) or relief (per-scan) network on synthetic pairs."""
-        from monitor.cli import fail
+        from monitor.cli_common import fail
         from monitor.depth.base import select_device
         from monitor.training import TrainConfig
         from monitor.training import train as run_train

@@ -55,9 +55,11 @@ __all__ = [
     "analysis_scale",
     "downsample",
     "from_linear",
+    "linear_to_srgb",
     "read_float_tiff",
     "read_image",
     "scaled_shape",
+    "srgb_to_linear",
     "to_gray8",
     "to_linear",
     "write_float_tiff",
@@ -540,11 +542,62 @@ def read_image(
 # --------------------------------------------------------------------------- sRGB
 
 
+def srgb_to_linear(encoded: np.ndarray) -> np.ndarray:
+    """The sRGB decoding curve (IEC 61966-2-1): encoded [0, 1] -> linear light, float32.
+
+    Evaluated in the input's floating dtype (float64 input: float64 curve,
+    then rounded), so a float64 lookup table and a float32 image both come
+    out as they always did.
+
+    Parameters
+    ----------
+    encoded
+        Floating point in [0, 1], any shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, same shape.
+
+    Examples
+    --------
+    >>> float(srgb_to_linear(np.array([1.0], np.float32))[0])
+    1.0
+    """
+    c = np.asarray(encoded)
+    if c.dtype.kind != "f":
+        c = c.astype(np.float32)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+    """The sRGB encoding curve: linear light -> encoded [0, 1], float32 (input clipped to [0, 1]).
+
+    Parameters
+    ----------
+    linear
+        Linear light, any shape; values outside [0, 1] are clipped.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, same shape.
+
+    Examples
+    --------
+    >>> round(float(linear_to_srgb(np.array([2.0]))[0]), 6)
+    1.0
+    """
+    x = np.clip(np.asarray(linear), 0.0, 1.0).astype(np.float32)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1.0 / 2.4) - 0.055).astype(
+        np.float32
+    )
+
+
 @functools.cache
 def _decode_lut(bits: int) -> np.ndarray:
     """sRGB-encoded code value -> linear light, float32, for 8 or 16 bits."""
-    c = np.arange(2**bits, dtype=np.float64) / (2**bits - 1)
-    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    lin = srgb_to_linear(np.arange(2**bits, dtype=np.float64) / (2**bits - 1))
     lin.setflags(write=False)
     return lin
 
@@ -584,8 +637,7 @@ def to_linear(pixels: np.ndarray) -> np.ndarray:
     out = np.empty(arr.shape, dtype=np.float32)
     flat_in, flat_out = arr.reshape(-1), out.reshape(-1)
     for sl in _blocks(arr.size):
-        c = flat_in[sl].astype(np.float32)
-        flat_out[sl] = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+        flat_out[sl] = srgb_to_linear(flat_in[sl].astype(np.float32))
     return out
 
 
@@ -615,9 +667,7 @@ def from_linear(linear: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     out = np.empty(arr.shape, dtype=dtype)
     flat_in, flat_out = arr.reshape(-1), out.reshape(-1)
     for sl in _blocks(arr.size):
-        x = np.nan_to_num(flat_in[sl].astype(np.float32), nan=0.0)
-        np.clip(x, 0.0, 1.0, out=x)
-        enc = np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055)
+        enc = linear_to_srgb(np.nan_to_num(flat_in[sl].astype(np.float32), nan=0.0))
         flat_out[sl] = np.rint(np.clip(enc, 0.0, 1.0) * top)
     return out
 

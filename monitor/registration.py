@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from monitor.errors import MonitorError
+from monitor.geometry import apply_homography
 from monitor.results import Registration
 
 CONVENTION = (
@@ -130,17 +131,6 @@ def _grey_crop(image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndar
 # --------------------------------------------------------------------------- geometry
 
 
-def _apply_h(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    """Apply a 3 x 3 homography to N x 2 points (NaN where w <= 0)."""
-    pts = np.asarray(pts, dtype=np.float64)
-    num = pts @ h[:2, :2].T + h[:2, 2]
-    den = pts @ h[2, :2] + h[2, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = num / den[:, None]
-    out[den <= 0] = np.nan
-    return out
-
-
 def _scale_h(sx: float, sy: float) -> np.ndarray:
     return np.diag([sx, sy, 1.0])
 
@@ -225,7 +215,7 @@ def _penalty(ny: int, nx: int) -> np.ndarray:
 def _map_to_current(
     h: np.ndarray, grid: np.ndarray | None, pts_b: np.ndarray, baseline_shape: tuple[int, int]
 ) -> np.ndarray:
-    q = _apply_h(np.linalg.inv(h), pts_b)
+    q = apply_homography(np.linalg.inv(h), pts_b)
     if grid is not None:
         q = q + _eval_grid(grid, pts_b, baseline_shape)
     return q
@@ -263,7 +253,7 @@ class _Fitter:
         lhs = a.T @ a + (lam * len(pts_b) / a.shape[1]) * (self.pen.T @ self.pen)
         lhs += 1e-9 * np.eye(lhs.shape[0])
         for it in range(3):
-            sol = np.linalg.solve(lhs, a.T @ (pts_c - _apply_h(np.linalg.inv(h), pts_b)))
+            sol = np.linalg.solve(lhs, a.T @ (pts_c - apply_homography(np.linalg.inv(h), pts_b)))
             h2 = self.fit_h(pts_b, pts_c - a @ sol) if it < 2 else None
             if h2 is None:
                 break
@@ -508,7 +498,7 @@ def _check_plausible(h: np.ndarray, current_shape: tuple[int, int]) -> None:
     den = corners @ h[2, :2] + h[2, 2]
     if np.any(den <= 0):
         raise MonitorError("implausible registration: the homography folds the image (horizon)")
-    m = _apply_h(h, corners)
+    m = apply_homography(h, corners)
     edges = np.roll(m, -1, axis=0) - m
     cross = (
         edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(edges, -1, 0)[:, 0]
@@ -853,8 +843,8 @@ def corner_error(h_est: np.ndarray, h_true: np.ndarray, shape: tuple[int, int]) 
     hb, wb = shape
     corners = np.array([[0, 0], [wb, 0], [wb, hb], [0, hb]], dtype=np.float64)
     try:
-        pa = _apply_h(np.linalg.inv(a), corners)
-        pb = _apply_h(np.linalg.inv(b), corners)
+        pa = apply_homography(np.linalg.inv(a), corners)
+        pb = apply_homography(np.linalg.inv(b), corners)
     except np.linalg.LinAlgError as exc:
         raise MonitorError("corner_error: singular homography") from exc
     return float(np.max(np.hypot(*(pa - pb).T)))

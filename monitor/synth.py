@@ -42,6 +42,8 @@ import numpy as np
 import tifffile
 
 from monitor.errors import MonitorError
+from monitor.geometry import apply_homography
+from monitor.io import linear_to_srgb, srgb_to_linear
 from monitor.results import Light, Polarity
 
 Kind = Literal["bulge", "recession", "ridge"]
@@ -355,18 +357,6 @@ def list_paintings(root: Path | None = None) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.suffix.lower() in {".jpg", ".jpeg"})
 
 
-def _srgb_decode(v: np.ndarray) -> np.ndarray:
-    v = v.astype(np.float32)
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def _srgb_encode(v: np.ndarray) -> np.ndarray:
-    v = np.clip(v, 0.0, 1.0).astype(np.float32)
-    return np.where(v <= 0.0031308, 12.92 * v, 1.055 * np.power(v, 1.0 / 2.4) - 0.055).astype(
-        np.float32
-    )
-
-
 def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
     t = np.minimum(np.maximum((x - edge0) * (1.0 / (edge1 - edge0)), 0.0), 1.0)
     return t * t * (3.0 - 2.0 * t)
@@ -407,7 +397,7 @@ def _palette(rng: np.random.Generator, n: int = 7) -> np.ndarray:
         sat = rng.uniform(0.25, 0.8)
         val = rng.uniform(0.25, 0.95) if i % 3 else rng.uniform(0.55, 0.95)
         colours.append(colorsys.hsv_to_rgb(hue, sat, val))
-    return _srgb_decode(np.asarray(colours, dtype=np.float32))
+    return srgb_to_linear(np.asarray(colours, dtype=np.float32))
 
 
 def _orientation_from_image(lin: np.ndarray) -> np.ndarray:
@@ -565,7 +555,7 @@ def _painting_albedo(
         y0 = (ph - ch) // 2
         rgb = rgb[y0 : y0 + ch]
     interp = cv2.INTER_AREA if rgb.shape[1] >= w else cv2.INTER_CUBIC
-    lin = _srgb_decode(cv2.resize(rgb, (w, h), interpolation=interp).astype(np.float32) / 255.0)
+    lin = srgb_to_linear(cv2.resize(rgb, (w, h), interpolation=interp).astype(np.float32) / 255.0)
     albedo = np.clip(0.03 + 0.87 * lin, 0.03, 0.9).astype(np.float32)
     orientation = _orientation_from_image(albedo)
     _, height = _brushwork(
@@ -753,18 +743,6 @@ def undistort_points(points: np.ndarray, k1: float, size: tuple[int, int]) -> np
     return np.stack([cx + ux, cy + uy], axis=-1)
 
 
-def _apply_h(hom: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    x, y = pts[..., 0], pts[..., 1]
-    den = hom[2, 0] * x + hom[2, 1] * y + hom[2, 2]
-    return np.stack(
-        [
-            (hom[0, 0] * x + hom[0, 1] * y + hom[0, 2]) / den,
-            (hom[1, 0] * x + hom[1, 1] * y + hom[1, 2]) / den,
-        ],
-        axis=-1,
-    )
-
-
 def current_to_baseline(
     points: np.ndarray, homography: np.ndarray, lens_k1: float, current_size: tuple[int, int]
 ) -> np.ndarray:
@@ -786,7 +764,7 @@ def current_to_baseline(
     numpy.ndarray
         Corner-origin BASELINE coordinates, same shape.
     """
-    return _apply_h(
+    return apply_homography(
         np.asarray(homography, np.float64), undistort_points(points, lens_k1, current_size)
     )
 
@@ -813,7 +791,8 @@ def baseline_to_current(
         Corner-origin CURRENT coordinates, same shape.
     """
     inv = np.linalg.inv(np.asarray(homography, np.float64))
-    return distort_points(_apply_h(inv, np.asarray(points, np.float64)), lens_k1, current_size)
+    mapped = apply_homography(inv, np.asarray(points, np.float64))
+    return distort_points(mapped, lens_k1, current_size)
 
 
 def warp_current_to_baseline(
@@ -947,7 +926,7 @@ def _place(
         box = np.array(
             [[cx + sx * radius, cy + sy * radius] for sx in (-1, 1) for sy in (-1, 1)], np.float64
         )
-        q = distort_points(_apply_h(inv_h, box), k1, csize)
+        q = distort_points(apply_homography(inv_h, box), k1, csize)
         if (q[:, 0] < margin).any() or (q[:, 0] > cw - margin).any():
             continue
         if (q[:, 1] < margin).any() or (q[:, 1] > ch - margin).any():
@@ -1096,7 +1075,7 @@ def _finish(
     if spec.noise > 0:
         sigma = spec.noise * np.sqrt(linear * linear + 0.01**2)
         linear = linear + sigma * rng.standard_normal(linear.shape, dtype=np.float32)
-    enc = _srgb_encode(linear)
+    enc = linear_to_srgb(linear)
     maxval = 255 if spec.bit_depth == 8 else 65535
     dtype = np.uint8 if spec.bit_depth == 8 else np.uint16
     q = np.round(enc * maxval).astype(dtype)

@@ -24,22 +24,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from monitor.change.pair import (
-    BACKGROUND_PX,
-    DECAY_PX,
-    EPS,
-    canonical_turns,
-    trusted_mask,
-    turn_light,
-)
-from monitor.depth.shading import in_plane_direction, integrate_two_sided, smooth_background
 from monitor.depth.tiling import prepare_model, tiled_predict
 from monitor.errors import MonitorError
 from monitor.nets import WEIGHTS_DIR, LoadedNet, load_net
+from monitor.photometry import (
+    EPS,
+    canonical_turns,
+    in_plane_direction,
+    integrate_two_sided,
+    luminance,
+    smooth_background,
+    trusted_mask,
+    turn_light,
+)
 from monitor.results import DepthMap, Light
 
 RELIEF_WEIGHTS = WEIGHTS_DIR / "relief.safetensors"
 N_INPUTS = 7
+#: Fixed lengths on the working grid (px): background removal and integration
+#: memory -- the same as the pair network's (``monitor.change.pair``), on which
+#: the relief network's inputs were modelled.
+BACKGROUND_PX = 32.0
+DECAY_PX = 48.0
 
 __all__ = ["RELIEF_WEIGHTS", "ReliefEstimator", "relief_features", "relief_inputs"]
 
@@ -69,7 +75,7 @@ def relief_features(rgb: torch.Tensor, valid: torch.Tensor, light: Light) -> tor
     ok = trusted_mask(valid, rgb)
     w = ok.float()
     x = rgb.clamp_min(0)
-    lum = torch.log(0.2126 * x[0] + 0.7152 * x[1] + 0.0722 * x[2] + EPS)
+    lum = torch.log(luminance(x) + EPS)
     g = torch.log(x[1] + EPS)
     hp = _high_pass(lum, w)
     red = _high_pass(torch.log(x[0] + EPS) - g, w)
