@@ -28,9 +28,10 @@ import math
 import cv2
 import numpy as np
 
+from monitor.checks import check_image
 from monitor.errors import MonitorError
 from monitor.geometry import apply_homography
-from monitor.results import Registration
+from monitor.results import Registration, Warped
 
 CONVENTION = (
     "pixel coordinates, origin at the top-left corner of the top-left pixel (centre of "
@@ -71,12 +72,10 @@ _BRUTE_FORCE_PAIRS = 1e7  # exact matching below this many descriptor pairs, FLA
 def _check_image(image: object, name: str) -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise MonitorError(f"{name} must be a numpy array, got {type(image).__name__}")
-    if image.dtype not in (np.uint8, np.uint16):
-        raise MonitorError(f"{name} must be uint8 or uint16 (as read from disk), got {image.dtype}")
+    check_image(image, "H W | H W 1 | H W 3 | H W 4", name=name,
+                dtype=(np.uint8, np.uint16))
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
-        raise MonitorError(f"{name} must be H x W or H x W x 3, got shape {image.shape}")
     if min(image.shape[:2]) < 64:
         raise MonitorError(f"{name} is too small to register: {image.shape[1]}x{image.shape[0]} px")
     return image
@@ -732,7 +731,7 @@ def warp_to_baseline(
     image_scale: float = 1.0,
     out_shape: tuple[int, int] | None = None,
     out_scale: float = 1.0,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> Warped:
     """Resample CURRENT content onto the BASELINE grid (bicubic, in row strips).
 
     Parameters
@@ -753,15 +752,22 @@ def warp_to_baseline(
 
     Returns
     -------
-    tuple[numpy.ndarray, numpy.ndarray]
-        The warped float32 image (0 outside the valid area) and a bool mask, True where
-        the source point lies inside ``image`` with a 1 px margin.
+    Warped
+        ``image``: the warped float32 image (0 outside the valid area); ``valid``: a
+        bool mask, True where the source point lies inside ``image`` with a 1 px
+        margin. Unpacks as ``image, valid``.
+
+    Examples
+    --------
+    >>> reg = Registration(np.eye(3), (8, 8), (8, 8), 10, 10, 0.0, 0.0)
+    >>> w = warp_to_baseline(np.ones((8, 8), np.float32), reg)
+    >>> w.image.shape, bool(w.valid[4, 4])
+    ((8, 8), True)
     """
     reg = _check_registration(reg)
     if not isinstance(image, np.ndarray) or not np.issubdtype(image.dtype, np.floating):
         raise MonitorError("image must be a float32 numpy array (e.g. linear light)")
-    if image.ndim not in (2, 3) or image.shape[0] < 2 or image.shape[1] < 2:
-        raise MonitorError(f"image must be H x W or H x W x C, got shape {image.shape}")
+    check_image(image, "H W | H W C", name="warp: image", min_side=2)
     if not (math.isfinite(image_scale) and image_scale > 0):
         raise MonitorError(f"image_scale must be > 0, got {image_scale}")
     if not (math.isfinite(out_scale) and out_scale > 0):
@@ -818,7 +824,7 @@ def warp_to_baseline(
                 out[r0:r1, :, c0 : c0 + 4] = res.reshape(r1 - r0, cols, -1)
         out[r0:r1][~ok] = 0.0
         valid[r0:r1] = ok
-    return out, valid
+    return Warped(out, valid)
 
 
 def corner_error(h_est: np.ndarray, h_true: np.ndarray, shape: tuple[int, int]) -> float:

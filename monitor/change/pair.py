@@ -299,7 +299,7 @@ def pair_change(
     valid: np.ndarray,
     light: Light,
     *,
-    model: LoadedNet | None = None,
+    model: LoadedNet,
     scale: float = 1.0,
     device: torch.device | None = None,
 ) -> ChangeMap:
@@ -315,7 +315,7 @@ def pair_change(
     light
         Direction of the lamp (both scans).
     model
-        A loaded pair network (default: the shipped weights, loaded here).
+        A loaded pair network (:func:`load_pair_model`); the stage never loads one.
     scale
         Analysis pixels per baseline pixel (recorded; heights are converted to
         baseline pixels with it).
@@ -332,7 +332,7 @@ def pair_change(
     if not (math.isfinite(scale) and 0 < scale <= 1.0 + 1e-9):
         raise MonitorError(f"pair: scale must be in (0, 1], got {scale}")
     device = device or torch.device("cpu")
-    net = model or load_pair_model(device)
+    net = model
     if net.kind != "pair":
         raise MonitorError(f"pair: the model is a {net.kind!r} network")
     h, w = baseline.shape[:2]

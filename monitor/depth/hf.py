@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 import torch
 
+from monitor.checks import check_image
 from monitor.depth.tiling import prepare_model, tiled_predict
 from monitor.errors import MonitorError
 from monitor.photometry import linear_to_srgb_torch
@@ -225,8 +226,7 @@ class HFDepthEstimator:
             ``height`` H x W float32 in the model's relative units, larger =
             towards the viewer.
         """
-        if rgb_linear.ndim != 3 or rgb_linear.shape[2] != 3:
-            raise MonitorError(f"hf depth needs H x W x 3 linear RGB, got {rgb_linear.shape}")
+        check_image(rgb_linear, "H W 3", name="hf depth: linear RGB")
         h, w = rgb_linear.shape[:2]
         if min(h, w) < self.multiple:
             raise MonitorError(f"hf depth: image {w}x{h} is smaller than the model's patch")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from monitor.errors import MonitorError
+from monitor.checks import check_image
 
 # the physics lives in monitor.photometry; re-exported here for older imports
 from monitor.photometry import (
@@ -58,10 +58,7 @@ class ShadingEstimator:
         self.background_frac = background_frac
 
     def estimate(self, rgb_linear: np.ndarray, light: Light) -> DepthMap:
-        if rgb_linear.ndim != 3 or rgb_linear.shape[2] != 3:
-            raise MonitorError(
-                f"shading estimator needs H x W x 3 linear RGB, got {rgb_linear.shape}"
-            )
+        check_image(rgb_linear, "H W 3", name="shading estimator: linear RGB")
         ux, uy, gain = in_plane_direction(light)
         with torch.inference_mode():
             t = torch.from_numpy(np.ascontiguousarray(rgb_linear, dtype=np.float32)).to(self.device)
