@@ -56,6 +56,7 @@ from typing import Any
 from monitor.config import Settings, _config_path
 from monitor.errors import MonitorError
 from monitor.results import Comparison, Light
+from monitor.runners import pipeline_runner, write_comparison
 from monitor.store import db, repository
 from monitor.store.db import Store
 from monitor.store.repository import RunFn, ScanInfo, ScanMeta, WriteFn
@@ -677,18 +678,10 @@ def send_alert(payload: Mapping[str, Any], settings: Settings) -> dict[str, Any]
 
 
 def _default_run(settings: Settings) -> RunFn:
-    def run(base: Path, cur: Path, light: Light, px_per_mm: float | None) -> Comparison:
-        from monitor.pipeline import compare  # the algorithms load only when work is due
-
-        return compare(base, cur, settings, light=light, px_per_mm=px_per_mm)
-
-    return run
+    return pipeline_runner(settings)
 
 
-def _default_write(comparison: Comparison, out_dir: Path) -> Mapping[str, Path]:
-    from monitor.pipeline import write_outputs
-
-    return write_outputs(comparison, out_dir)
+_default_write: WriteFn = write_comparison
 
 
 @dataclass

@@ -172,7 +172,8 @@ def _read_png16(
     name = path.name
     width, height, _, colour = _read_png_header(path, head)
     _check_size(name, width, height, max_pixels, min_side)
-    orientation, fields = 1, {}
+    orientation: int = 1
+    fields: dict[str, str] = {}
     with _decode_errors(name, "PNG"):
         # lazy open: only chunks before the image data; eXIf after IDAT is ignored
         with PngImagePlugin.PngImageFile(str(path)) as lazy:
