@@ -4,7 +4,7 @@ A lab drops scans into ``INBOX/<artwork-slug>/<name>.<tif|png|jpg>``, each
 with an optional sidecar ``<name-without-suffix>.json`` or ``.toml`` (keys of
 :class:`monitor.store.repository.ScanMeta`). One pass (:func:`run_inbox`):
 
-1. takes an exclusive ``fcntl.flock`` on ``<home>/inbox.lock`` (POSIX only),
+1. takes an exclusive lock on ``<home>/inbox.lock`` (``filelock``: flock / msvcrt),
    so two passes over the same data home never overlap;
 2. finds the files that settled (unchanged for ``Settings.inbox_settle_s``);
 3. ingests each into the store (:func:`monitor.store.repository.ingest_scan`;
