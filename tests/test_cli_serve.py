@@ -22,7 +22,8 @@ def test_serve_serves_the_home_it_is_given(web_home: Path) -> None:
     port = _free_port()
     env = {**os.environ, "MONITOR_HOME": ""}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor.cli", "serve", "--home", str(web_home), "--port", str(port)],
+        [sys.executable, "-m", "monitor.cli", "serve",
+         "--home", str(web_home), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
     )
     try:
@@ -30,7 +31,8 @@ def test_serve_serves_the_home_it_is_given(web_home: Path) -> None:
         body = None
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/artworks", timeout=5) as r:
+                url = f"http://127.0.0.1:{port}/api/artworks"
+                with urllib.request.urlopen(url, timeout=5) as r:
                     body = json.loads(r.read())
                 break
             except OSError:

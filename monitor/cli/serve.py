@@ -13,7 +13,9 @@ __all__ = ["register", "serve"]
 
 def serve(
     home: HomeOption = None,
-    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (loopback by default).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
 ) -> None:
     """Serve the read-only web viewer of the history (Ctrl-C stops it).
