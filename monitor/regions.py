@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage
 from skimage import measure
 
+from monitor.checks import check_image
 from monitor.errors import MonitorError
 from monitor.results import ChangeMap, Polarity, Region
 
@@ -96,8 +97,7 @@ def find_regions(
         numbered from 1.
     """
     h = change.height
-    if h.ndim != 2:
-        raise MonitorError(f"regions: change map must be 2-D, got {h.shape}")
+    dims = check_image(h, "H W", name="regions: change map")
     if not (np.isfinite(min_height) and min_height >= 0):
         raise MonitorError(f"regions: min_height must be >= 0, got {min_height}")
     sigma = change.noise_sigma
@@ -107,8 +107,7 @@ def find_regions(
     finite = np.isfinite(h)
     # work in units of the (local, when known) level of detection, never below the floor
     if change.noise_map is not None:
-        if change.noise_map.shape != h.shape:
-            raise MonitorError("regions: noise map and change map differ in shape")
+        check_image(change.noise_map, "H W", name="regions: noise map", dims=dims)
         zmap = np.where(finite, h / np.maximum(change.noise_map, max(floor, 1e-12)), 0.0)
     else:
         zmap = np.where(finite, h / max(sigma, floor), 0.0)

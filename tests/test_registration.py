@@ -445,7 +445,7 @@ def _dense_penalty(ny: int, nx: int) -> np.ndarray:
 def test_penalty_and_design_are_sparse_and_equal_the_dense_definition() -> None:
     from scipy import sparse
 
-    from monitor.registration import _cubic_weights, _design, _penalty
+    from monitor.registration.residual import _cubic_weights, _design, _penalty
 
     for ny, nx in ((3, 3), (5, 4), (7, 6)):
         pen = _penalty(ny, nx)
@@ -463,7 +463,7 @@ def test_penalty_and_design_are_sparse_and_equal_the_dense_definition() -> None:
 
 
 def test_a_grid_larger_than_the_matches_support_is_reduced_and_said(distorted) -> None:
-    from monitor.registration import supported_grid
+    from monitor.registration.residual import supported_grid
 
     base, cur, a, h_true, default = distorted
     reg = register(base, cur, residual_grid=24)  # 24 x 24 nodes need 2304 refined matches
