@@ -174,7 +174,9 @@ def compare(
             min_height=settings.min_height_change if in_px else 0.0,
         )
     status, warnings = _usability(change.usable_fraction, settings.min_usable_fraction)
-    warnings = (*reg.notes, *warnings)  # e.g. a residual grid reduced to what matches support
+    # a residual grid the matches could not support is the user's business (the
+    # cross-validated choice not to use one is recorded in registration.json only)
+    warnings = (*warnings, *(n for n in reg.notes if not n.startswith("residual warp not used")))
 
     params: dict[str, object] = {
         "method": settings.method,
