@@ -108,3 +108,23 @@ def test_near_identical_real_16_bit_photographs_give_no_region(tmp_path: Path) -
     assert len(without.regions) >= 1  # measured: 2 "recessions" of 0.002 px
     floored = compare(tmp_path / "a.png", tmp_path / "b.png", Settings(device="cpu"))
     assert floored.regions == () and floored.status == "ok"
+
+
+def test_cli_exits_3_with_a_warning_when_it_cannot_tell_and_says_identical(
+    scans: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+    from monitor.cli.compare import INSUFFICIENT_EXIT
+
+    runner = CliRunner()
+    bad = runner.invoke(app, ["compare", str(scans / "a.png"), str(scans / "over.png"),
+                              "--out", str(tmp_path / "bad"), "--device", "cpu"])
+    assert bad.exit_code == INSUFFICIENT_EXIT == 3, bad.output
+    assert "warning: insufficient" in bad.stderr and "cannot tell" in bad.stderr
+    assert (tmp_path / "bad" / "regions.json").is_file()  # what could be seen is written
+    same = runner.invoke(app, ["compare", str(scans / "a.png"), str(scans / "a.png"),
+                               "--out", str(tmp_path / "same"), "--device", "cpu"])
+    assert same.exit_code == 0
+    assert same.stdout.startswith("no change: the two scans are identical")
