@@ -1,4 +1,4 @@
-"""Commands of the artwork history: init, db, artwork, ingest, history, report, stored compare.
+"""Commands of the artwork history: init, db, artwork, ingest, history, report, verify, gc.
 
 Thin over :mod:`monitor.store` and :mod:`monitor.report.render`: parse,
 call one library function, print (``--json`` / ``--csv`` where output is
@@ -454,6 +454,45 @@ def report(
         typer.echo(f"wrote {rendered.path} ({rendered.pages} pages) for comparison {comparison_id}")
 
 
+# --------------------------------------------------------------------------- verify / gc
+
+
+def verify(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Check that every stored row still has its file with the bytes it was stored with."""
+    with _handled():
+        _settings, store = _open(home)
+        result = repository.verify_store(store)
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        for problem in result.problems:
+            typer.echo(problem.line())
+        typer.echo(result.summary())
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def gc(
+    min_age_s: Annotated[
+        float, typer.Option(help="Leave files modified less than this many seconds ago.")
+    ] = 3600.0,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove stored files no row refers to, and stale temporary files."""
+    with _handled():
+        if min_age_s < 0:
+            raise MonitorError("--min-age-s must not be negative")
+        _settings, store = _open(home)
+        removed = repository.collect_garbage(store, min_age_s=min_age_s)
+    if as_json:
+        _echo_json({"removed": removed})
+    else:
+        for rel in removed:
+            typer.echo(f"removed {rel}")
+        typer.echo(f"removed {len(removed)} file(s)")
+
+
 # --------------------------------------------------------------------------- wiring
 
 
@@ -478,5 +517,7 @@ def register(app: typer.Typer) -> None:
     app.command("ingest")(ingest)
     app.command("history")(history)
     app.command("report")(report)
+    app.command("verify")(verify)
+    app.command("gc")(gc)
     app.add_typer(artwork_app, name="artwork")
     app.add_typer(db_app, name="db")

@@ -43,7 +43,7 @@ from monitor import __version__
 from monitor.config import Settings
 from monitor.errors import MonitorError
 from monitor.results import Comparison, ImageData, Light, Region
-from monitor.store.db import Store
+from monitor.store.db import Store, write_lock
 from monitor.store.models import Artwork, ComparisonRecord, RegionRecord, Scan, utcnow
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -51,7 +51,7 @@ SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 NON_RESULT_SETTINGS = frozenset({
     "home", "database_url", "device", "max_pixels",
     # scheduled runs (monitor.inbox): where files come from and go, locks, alerts
-    "inbox", "reports", "inbox_settle_s", "lock_wait_s",
+    "inbox", "reports", "inbox_settle_s", "lock_wait_s", "busy_timeout_s",
     "alert_command", "alert_url", "alert_min_significance",
 })
 #: Relative change of the fitted changed area across the history below which it is "stable".
@@ -375,12 +375,148 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+#: Test hook: ``MONITOR_TEST_PAUSE_AT=<point>:<folder>`` makes a process write
+#: ``<folder>/<point>.reached`` at that point and wait for ``<folder>/<point>.go``.
+PAUSE_ENV = "MONITOR_TEST_PAUSE_AT"
+PAUSE_POINTS = ("staged", "placed", "committed")
+_PAUSE_LIMIT_S = 60.0
+
+
+def _pause_point(point: str) -> None:
+    """Test hook (see :data:`PAUSE_ENV`): stop here until the test lets the process go on."""
+    spec = os.environ.get(PAUSE_ENV)
+    if not spec:
+        return
+    name, _, folder = spec.partition(":")
+    if name != point or not folder:
+        return
+    barrier = Path(folder)
+    (barrier / f"{point}.reached").write_text(str(os.getpid()))
+    deadline = time.monotonic() + _PAUSE_LIMIT_S
+    while not (barrier / f"{point}.go").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+@dataclass
+class _Staged:
+    """An object on its way into the store: its bytes in a temporary file of ours.
+
+    ``temp`` is None when the object was already in place at staging time
+    (then ``source`` is copied again only if it vanished before placing).
+    """
+
+    sha: str
+    rel: str
+    source: Path
+    temp: Path | None
+    created: bool = False  # set by _place: this transaction put the object into objects/
+
+
+def _copy_to_temp(store: Store, source: Path, sha: str) -> Path:
+    store.tmp_dir.mkdir(parents=True, exist_ok=True)
+    temp = store.tmp_dir / f"{sha}.{uuid.uuid4().hex}.part"
+    try:
+        with source.open("rb") as src, temp.open("wb") as dst:
+            shutil.copyfileobj(src, dst, _CHUNK)
+            dst.flush()
+            os.fsync(dst.fileno())
+        if sha256_file(temp) != sha:
+            raise MonitorError(f"{source} changed while it was being stored")
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def _stage(store: Store, source: Path, *, move: bool = False) -> _Staged:
+    """Hash ``source`` and copy it to a temporary file of this process (no lock needed).
+
+    With ``move`` the source (a file of ours in ``<home>/tmp``) is the temporary file.
+    """
+    if not source.is_file():
+        raise MonitorError(f"no such file: {source}")
+    sha = sha256_file(source)
+    rel = _object_relpath(sha, "".join(source.suffixes[-1:]))
+    try:
+        if move:
+            return _Staged(sha, rel, source, source)
+        if (store.home / rel).is_file():
+            return _Staged(sha, rel, source, None)
+        return _Staged(sha, rel, source, _copy_to_temp(store, source, sha))
+    except OSError as exc:
+        raise MonitorError(f"cannot store {source}: {exc}") from exc
+
+
+def _place(store: Store, obj: _Staged) -> None:
+    """Rename the staged bytes into ``objects/``; call only while holding the write lock.
+
+    An object already in place is kept (same name, same bytes) and our
+    temporary file dropped; ``obj.created`` tells whether this call put it there.
+    """
+    target = store.home / obj.rel
+    try:
+        if target.is_file():
+            _discard(obj)
+            return
+        if obj.temp is None or not obj.temp.is_file():  # vanished since staging (gc)
+            obj.temp = _copy_to_temp(store, obj.source, obj.sha)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(obj.temp, target)
+        obj.temp = None
+        obj.created = True
+        _fsync_dir(target.parent)
+    except OSError as exc:
+        raise MonitorError(f"cannot store {obj.source}: {exc}") from exc
+
+
+def _discard(obj: _Staged) -> None:
+    """Remove this process's temporary file of ``obj`` (never an object in place)."""
+    if obj.temp is not None:
+        with contextlib.suppress(OSError):
+            obj.temp.unlink(missing_ok=True)
+        obj.temp = None
+
+
+def _lock(session: Session) -> None:
+    write_lock(session.connection())
+
+
+def _undo_created(store: Store, objs: Sequence[_Staged]) -> None:
+    """After a failed transaction: drop our temps, and objects we placed that no row refers to.
+
+    The check and the removal happen under the write lock, so an object that
+    another writer's committed row (or its transaction in progress) uses is kept.
+    """
+    for obj in objs:
+        _discard(obj)
+    _remove_unreferenced(store, [obj.rel for obj in objs if obj.created])
+
+
+def _remove_unreferenced(store: Store, relpaths: Sequence[str]) -> list[str]:
+    """Remove those of ``relpaths`` that no row refers to, checked and done under the write lock.
+
+    Best effort: when the lock cannot be had, nothing is removed (the files
+    stay for :func:`collect_garbage`).
+    """
+    if not relpaths:
+        return []
+    removed: list[str] = []
+    with contextlib.suppress(SQLAlchemyError), Session(store.engine) as session, session.begin():
+        _lock(session)
+        refs = _referenced_objects(session)
+        removed = [rel for rel in relpaths if rel not in refs]
+        _remove_objects(store, removed)
+    return removed
+
+
 def put_object(store: Store, source: Path, *, move: bool = False) -> tuple[str, str, bool]:
     """Put a file into the content-addressed store.
 
     The bytes go to a temporary name in ``<home>/tmp`` first (copied, or
     moved when ``move`` and ``source`` is already in ``tmp``) and are renamed
-    to ``objects/<sha[:2]>/<sha><suffix>``.
+    to ``objects/<sha[:2]>/<sha><suffix>`` while holding the store's write
+    lock. No row refers to the object yet: :func:`collect_garbage` may
+    remove it once it is older than its ``min_age_s``.
 
     Parameters
     ----------
@@ -395,35 +531,23 @@ def put_object(store: Store, source: Path, *, move: bool = False) -> tuple[str, 
     -------
     tuple
         (sha256, path relative to the home, True if the file was new).
+
+    Examples
+    --------
+    >>> sha, rel, new = put_object(store, Path("scan.png"))  # doctest: +SKIP
+    >>> rel.startswith("objects/" + sha[:2])  # doctest: +SKIP
+    True
     """
-    if not source.is_file():
-        raise MonitorError(f"no such file: {source}")
-    sha = sha256_file(source)
-    rel = _object_relpath(sha, "".join(source.suffixes[-1:]))
-    target = store.home / rel
-    if target.is_file():
-        if move:
-            source.unlink(missing_ok=True)
-        return sha, rel, False
+    obj = _stage(store, source, move=move)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        store.tmp_dir.mkdir(parents=True, exist_ok=True)
-        if move:
-            staged = source
-        else:
-            staged = store.tmp_dir / f"{sha}.{uuid.uuid4().hex}.part"
-            with source.open("rb") as src, staged.open("wb") as dst:
-                shutil.copyfileobj(src, dst, _CHUNK)
-                dst.flush()
-                os.fsync(dst.fileno())
-        if sha256_file(staged) != sha:
-            staged.unlink(missing_ok=True)
-            raise MonitorError(f"{source} changed while it was being stored")
-        os.replace(staged, target)
-        _fsync_dir(target.parent)
-    except OSError as exc:
-        raise MonitorError(f"cannot store {source}: {exc}") from exc
-    return sha, rel, True
+        with Session(store.engine) as session, session.begin():
+            _lock(session)
+            _place(store, obj)
+    except SQLAlchemyError as exc:
+        raise _db_error("storing the file", exc) from exc
+    finally:
+        _discard(obj)
+    return obj.sha, obj.rel, obj.created
 
 
 def _scan_info(scan: Scan, home: Path) -> ScanInfo:
@@ -635,40 +759,48 @@ def ingest_scan(
     else:
         captured, source = utcnow(), "ingest time"
 
-    sha, rel, file_new = put_object(store, image)
+    obj = _stage(store, image)
+    _pause_point("staged")
     try:
         with Session(store.engine) as session, session.begin():
+            _lock(session)  # SQLite: held since BEGIN IMMEDIATE
             art = _get_artwork(session, slug)
+            _place(store, obj)  # under the lock: no cleanup or gc can remove it before commit
+            _pause_point("placed")
             existing = session.scalar(
-                select(Scan).where(Scan.artwork_id == art.id, Scan.sha256 == sha)
+                select(Scan).where(Scan.artwork_id == art.id, Scan.sha256 == obj.sha)
             )
             if existing is not None:
-                return IngestResult(_scan_info(existing, store.home), False, file_new, source)
-            scan = Scan(
-                artwork=art,
-                captured_at=captured,
-                sha256=sha,
-                stored_path=rel,
-                original_name=image.name[:500],
-                width=data.width,
-                height=data.height,
-                px_per_mm=px_per_mm,
-                light_azimuth=azimuth,
-                light_elevation=elevation,
-                camera=camera,
-                operator=operator,
-                notes=notes,
-            )
-            session.add(scan)
-            session.flush()
-            info = _scan_info(scan, store.home)
-    except (SQLAlchemyError, MonitorError) as exc:
-        if file_new:
-            _remove_objects(store, [rel])
+                result = IngestResult(
+                    _scan_info(existing, store.home), False, obj.created, source
+                )
+            else:
+                scan = Scan(
+                    artwork=art,
+                    captured_at=captured,
+                    sha256=obj.sha,
+                    stored_path=obj.rel,
+                    original_name=image.name[:500],
+                    width=data.width,
+                    height=data.height,
+                    px_per_mm=px_per_mm,
+                    light_azimuth=azimuth,
+                    light_elevation=elevation,
+                    camera=camera,
+                    operator=operator,
+                    notes=notes,
+                )
+                session.add(scan)
+                session.flush()
+                result = IngestResult(_scan_info(scan, store.home), True, obj.created, source)
+    except BaseException as exc:
+        _undo_created(store, [obj])
         if isinstance(exc, SQLAlchemyError):
             raise _db_error("ingesting the scan", exc) from exc
         raise
-    return IngestResult(info, True, file_new, source)
+    _discard(obj)
+    _pause_point("committed")
+    return result
 
 
 def list_scans(store: Store, slug: str) -> list[ScanInfo]:
@@ -734,12 +866,9 @@ def remove_scan(store: Store, scan_id: int) -> bool:
                 raise MonitorError(f"scan {scan_id} is used by comparison {used}; not removed")
             rel = scan.stored_path
             session.delete(scan)
-            session.flush()
-            still = rel in _referenced_objects(session)
     except SQLAlchemyError as exc:
         raise _db_error("removing the scan", exc) from exc
-    if not still:
-        _remove_objects(store, [rel])
+    _remove_unreferenced(store, [rel])
     return True
 
 
@@ -1017,8 +1146,10 @@ def record_comparison(
 
     Artifact files are moved (if staged in ``<home>/tmp``) or copied into the
     object store first; then the comparison row and its region rows are
-    written in one transaction. If that transaction fails, the files it
-    added are removed again.
+    written in one transaction that holds the write lock. If that
+    transaction fails, the files it put into place and that no other row
+    refers to are removed again (under the lock); files other writers
+    stored are never touched.
 
     Parameters
     ----------
@@ -1043,7 +1174,7 @@ def record_comparison(
     """
     if baseline.artwork_slug != current.artwork_slug:
         raise MonitorError("baseline and current scans belong to different artworks")
-    added: list[str] = []
+    staged: list[_Staged] = []
     stored: dict[str, str] = {}
     tmp_root = store.tmp_dir.resolve()
     replaced_id: int | None = None
@@ -1051,13 +1182,14 @@ def record_comparison(
     try:
         for name, path in (artifacts or {}).items():
             path = Path(path)
-            staged = path.resolve().is_relative_to(tmp_root)
-            _sha, rel, new = put_object(store, path, move=staged)
-            stored[str(name)] = rel
-            if new:
-                added.append(rel)
+            obj = _stage(store, path, move=path.resolve().is_relative_to(tmp_root))
+            staged.append(obj)
+            stored[str(name)] = obj.rel
         with Session(store.engine) as session, session.begin():
+            _lock(session)
             art = _get_artwork(session, baseline.artwork_slug)
+            for obj in staged:  # under the lock, as in ingest_scan
+                _place(store, obj)
             old = session.scalar(select(ComparisonRecord).where(ComparisonRecord.cache_key == key))
             if old is not None:
                 if not replace:
@@ -1071,14 +1203,13 @@ def record_comparison(
             session.flush()
             new_id = row.id
     except BaseException as exc:
-        _remove_objects(store, added)
+        _undo_created(store, staged)
         if isinstance(exc, SQLAlchemyError):
             raise _db_error("storing the comparison", exc) from exc
         raise
-    if old_artifacts:
-        with Session(store.engine) as session:
-            still = _referenced_objects(session)
-        _remove_objects(store, [rel for rel in old_artifacts.values() if rel not in still])
+    for obj in staged:
+        _discard(obj)
+    _remove_unreferenced(store, list(old_artifacts.values()))
     return StoredComparison(id=new_id, reused=False, replaced_id=replaced_id)
 
 
@@ -1429,11 +1560,117 @@ def history_rows(hist: ArtworkHistory) -> list[dict[str, object]]:
 # --------------------------------------------------------------------------- housekeeping
 
 
+@dataclass(frozen=True)
+class StoreProblem:
+    """A row whose stored file is missing or no longer holds the bytes it was stored with."""
+
+    kind: str  # "scan" or "comparison"
+    row_id: int
+    name: str  # "file" for a scan, the artifact's name for a comparison
+    path: str  # relative to the home
+    problem: str  # "missing" or "hash mismatch"
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready fields."""
+        return asdict(self)
+
+    def line(self) -> str:
+        """One line for a listing."""
+        what = f"{self.kind} {self.row_id}" + ("" if self.kind == "scan" else f" {self.name}")
+        return f"{what}: {self.problem}: {self.path}"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Outcome of :func:`verify_store`."""
+
+    scans: int  # scan rows checked
+    artifacts: int  # comparison artifact files checked
+    problems: tuple[StoreProblem, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when no row lost its file."""
+        return not self.problems
+
+    def summary(self) -> str:
+        """One summary line."""
+        state = "ok" if self.ok else f"{len(self.problems)} problem(s)"
+        return f"{state}: checked {self.scans} scan(s) and {self.artifacts} comparison file(s)"
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready fields."""
+        return {
+            "ok": self.ok,
+            "scans": self.scans,
+            "artifacts": self.artifacts,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+def _check_object(home: Path, rel: str, sha: str | None) -> str | None:
+    path = home / rel
+    if not path.is_file():
+        return "missing"
+    if sha is None:  # artifacts are named by their hash
+        sha = Path(rel).name.split(".", 1)[0]
+    try:
+        return None if sha256_file(path) == sha else "hash mismatch"
+    except MonitorError:
+        return "unreadable"
+
+
+def verify_store(store: Store) -> VerifyReport:
+    """Check that every scan and comparison artifact row has its file, with the right bytes.
+
+    Reports are rendered on demand (``monitor report``) and not stored, so
+    there is nothing of theirs to check.
+
+    Parameters
+    ----------
+    store
+        The open store.
+
+    Returns
+    -------
+    VerifyReport
+        Counts and one :class:`StoreProblem` per missing or altered file.
+
+    Examples
+    --------
+    >>> report = verify_store(store)  # doctest: +SKIP
+    >>> report.ok, report.summary()  # doctest: +SKIP
+    (True, 'ok: checked 2 scan(s) and 3 comparison file(s)')
+    """
+    try:
+        with Session(store.engine) as session:
+            scans = list(session.execute(select(Scan.id, Scan.stored_path, Scan.sha256)))
+            comparisons = list(
+                session.execute(select(ComparisonRecord.id, ComparisonRecord.artifacts))
+            )
+    except SQLAlchemyError as exc:
+        raise _db_error("reading the rows to verify", exc) from exc
+    problems: list[StoreProblem] = []
+    for scan_id, rel, sha in scans:
+        if (problem := _check_object(store.home, rel, sha)) is not None:
+            problems.append(StoreProblem("scan", scan_id, "file", rel, problem))
+    n_artifacts = 0
+    for comparison_id, artifacts in comparisons:
+        for name, rel in sorted((artifacts or {}).items()):
+            n_artifacts += 1
+            if (problem := _check_object(store.home, rel, None)) is not None:
+                problems.append(StoreProblem("comparison", comparison_id, name, rel, problem))
+    return VerifyReport(scans=len(scans), artifacts=n_artifacts, problems=tuple(problems))
+
+
+
 def collect_garbage(store: Store, *, min_age_s: float = 3600.0) -> list[str]:
     """Remove files no row refers to (left by a crash between rename and commit) and stale temps.
 
-    Only files older than ``min_age_s`` are touched, so that work in progress
-    in another process (staged, or renamed but not yet committed) survives.
+    Objects are checked against the rows and removed while holding the
+    store's write lock, the lock writers hold from putting an object into
+    place until their row is committed. Only files older than ``min_age_s``
+    are touched, so that temporary files of work in progress survive.
 
     Parameters
     ----------
@@ -1447,8 +1684,6 @@ def collect_garbage(store: Store, *, min_age_s: float = 3600.0) -> list[str]:
     list of str
         Removed paths, relative to the home.
     """
-    with Session(store.engine) as session:
-        refs = _referenced_objects(session)
     cutoff = time.time() - min_age_s
     removed: list[str] = []
 
@@ -1458,12 +1693,18 @@ def collect_garbage(store: Store, *, min_age_s: float = 3600.0) -> list[str]:
         except OSError:
             return False
 
-    if store.objects_dir.is_dir():
-        for path in sorted(store.objects_dir.rglob("*")):
-            rel = path.relative_to(store.home).as_posix()
-            if path.is_file() and rel not in refs and old(path):
-                path.unlink(missing_ok=True)
-                removed.append(rel)
+    try:
+        with Session(store.engine) as session, session.begin():
+            _lock(session)  # the same lock writers place objects under
+            refs = _referenced_objects(session)
+            if store.objects_dir.is_dir():
+                for path in sorted(store.objects_dir.rglob("*")):
+                    rel = path.relative_to(store.home).as_posix()
+                    if path.is_file() and rel not in refs and old(path):
+                        path.unlink(missing_ok=True)
+                        removed.append(rel)
+    except SQLAlchemyError as exc:
+        raise _db_error("collecting garbage", exc) from exc
     if store.tmp_dir.is_dir():
         for path in sorted(store.tmp_dir.iterdir()):
             if not old(path):
