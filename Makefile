@@ -35,6 +35,8 @@ pg-deps:
 	    echo "installing PostgreSQL for the test suite:$$missing"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) \
 	      || echo "could not install$$missing: the PostgreSQL tests will skip" >&2; \
+	    if command -v pg_lsclusters >/dev/null; then pg_lsclusters -h 2>/dev/null | while read -r ver name _; do \
+	      pg_ctlcluster "$$ver" "$$name" stop >/dev/null 2>&1 || true; done; fi; \
 	  else \
 	    echo "PostgreSQL server not installed (needs root + apt-get):$$missing; the PostgreSQL tests will skip" >&2; \
 	  fi; \
