@@ -373,12 +373,17 @@ def dask_client(
         return
     if workers < 1:
         raise MonitorError(f"workers must be at least 1, got {workers}")
+    import dask
+
     env = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(threads_per_worker))}
-    cluster = LocalCluster(
-        n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
-        host="127.0.0.1", dashboard_address="127.0.0.1:0",  # this machine only, free ports
-        silence_logs=logging.ERROR, env=env,
-    )
+    # A worker holds only the tasks it is running (saturation 1.0), not a queue of them:
+    # comparisons are long, and when a worker dies only its running tasks count as suspects.
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
+            host="127.0.0.1", dashboard_address="127.0.0.1:0",  # this machine only, free ports
+            silence_logs=logging.ERROR, env=env,
+        )
     client = Client(cluster)
     try:
         yield client

@@ -225,3 +225,36 @@ def test_campaign_on_a_fresh_local_cluster_with_one_worker(
         campaign.run_campaign(store.home, db_settings.replace(method="other"), workers=0,
                               run=FakeRun(), write=fake_write)
     store.engine.dispose()
+
+
+class SuicidalRun(FakeRun):
+    """Kills its own worker process whenever it compares the scan file named ``doomed``."""
+
+    def __init__(self, doomed: str) -> None:
+        super().__init__()
+        self.doomed = doomed
+
+    def __call__(self, base: Path, cur: Path, light: Light, px_per_mm: float | None
+                 ) -> Comparison:
+        if cur.name == self.doomed:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().__call__(base, cur, light, px_per_mm)
+
+
+def test_a_pair_that_kills_every_worker_is_reported_failed_and_the_rest_is_stored(
+    tmp_path: Path,
+) -> None:
+    import dask
+
+    settings = Settings()  # SQLite in the home: the backend plays no part here
+    store = make_home(tmp_path, settings, {"doomed": 2, "fine": 3})
+    doomed = repository.list_scans(store, "doomed")[-1].path.name
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
+            campaign.dask_client(2) as own:
+        summary = campaign.run_campaign(store.home, settings, client=own,
+                                        run=SuicidalRun(doomed), write=fake_write)
+    assert summary.counts == {"done": 2, "skipped": 0, "failed": 1}
+    (failed,) = summary.failures
+    assert failed.task.slug == "doomed" and "worker died" in failed.reason
+    assert counts(store)["comparison"] == 2 and pairs_stored_once(store)
+    store.engine.dispose()
