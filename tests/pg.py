@@ -21,7 +21,8 @@ there) a missing server fails instead, so CI cannot pass silently without it.
 A server that is found but does not start is always an error.
 
 Each PostgreSQL test gets its own database (``CREATE DATABASE``), dropped
-afterwards; each SQLite test its own file.
+afterwards; each SQLite test its own file (``db_url``) or the data home's
+embedded ``monitor.db`` (``db_settings``).
 """
 
 from __future__ import annotations
@@ -248,13 +249,21 @@ def db_url(db_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> I
 
 
 @pytest.fixture()
-def db_settings(db_url: str, monkeypatch: pytest.MonkeyPatch) -> object:
-    """:class:`monitor.config.Settings` naming the test's database; also in the environment.
+def db_settings(db_backend: str, request: pytest.FixtureRequest,
+                monkeypatch: pytest.MonkeyPatch) -> object:
+    """:class:`monitor.config.Settings` for the test's backend.
 
-    ``MONITOR_DATABASE_URL`` is set too, so commands that load their settings
-    (the CLI, the inbox, Dask workers started from this process) find it.
+    SQLite: the defaults, i.e. the embedded ``monitor.db`` in the data home,
+    exactly what a user gets. PostgreSQL: ``database_url`` names a new
+    database, and ``MONITOR_DATABASE_URL`` is set too, so that commands which
+    load their own settings (the CLI, the inbox, subprocesses and Dask
+    workers started from this process) use it.
     """
     from monitor.config import Settings
 
-    monkeypatch.setenv("MONITOR_DATABASE_URL", db_url)
-    return Settings(database_url=db_url)
+    if db_backend == "sqlite":
+        monkeypatch.delenv("MONITOR_DATABASE_URL", raising=False)
+        return Settings()
+    url = str(request.getfixturevalue("db_url"))
+    monkeypatch.setenv("MONITOR_DATABASE_URL", url)
+    return Settings(database_url=url)
