@@ -6,20 +6,36 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils fonts-dejavu-core
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils fonts-dejavu-core \
+  chromium chromium-driver npm
 # PostgreSQL: the server the test suite starts for itself (tests/pg.py: initdb in a
 # temporary folder, pg_ctl on a free local port, stopped at the end). Optional:
 # without it (not root, no apt) the PostgreSQL half of the tests skips, saying why.
 PG_PACKAGES := postgresql
+# the web viewer (monitor serve): OpenSeadragon from npm, copied into a git-ignored static folder
+WEB := monitor/web
+OSD_VENDOR := $(WEB)/static/vendor/openseadragon/openseadragon.min.js
 DEMO_OUT ?= demo_out
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test install system-deps pg-deps sample bench bench-speed bench-campaign lint clean
+.PHONY: demo serve-demo test install web-assets system-deps pg-deps sample bench bench-speed \
+  bench-campaign lint clean
 
-install: $(STAMP)
+install: $(STAMP) web-assets
+
+web-assets: $(OSD_VENDOR)
+
+$(OSD_VENDOR): $(WEB)/package.json $(WEB)/package-lock.json | system-deps
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	rm -rf $(WEB)/static/vendor/openseadragon
+	mkdir -p $(WEB)/static/vendor
+	cp -r $(WEB)/node_modules/openseadragon/build/openseadragon $(WEB)/static/vendor/openseadragon
+	touch $@
 
 system-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  if [ $$p = npm ] && command -v npm >/dev/null; then continue; fi; \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
 	    echo "missing system packages:$$missing (install them with apt-get as root)" >&2; exit 1; fi; \
@@ -76,14 +92,19 @@ demo: $(STAMP) sample
 	@echo "  $(abspath $(DEMO_OUT))/condition-report.pdf"
 	@echo "  $(abspath $(DEMO_OUT))/home     (monitor.db and the stored scans)"
 
+# the read-only web viewer over the demo history (make demo first): http://127.0.0.1:8000
+serve-demo: install
+	$(PY) -m monitor.web --home $(DEMO_OUT)/home
+
 # Runs the store, migration, history, inbox and campaign tests on SQLite and on a
 # throwaway PostgreSQL server; once the server is installed its absence is a failure.
-test: $(STAMP) pg-deps
+test: $(STAMP) web-assets pg-deps
 	@if dpkg -s postgresql >/dev/null 2>&1 || command -v initdb >/dev/null; then export MONITOR_REQUIRE_POSTGRES=1; fi; \
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy  # the files listed under [tool.mypy] in pyproject.toml
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) bench/benchmark.py --docs docs
@@ -95,4 +116,4 @@ bench-campaign: $(STAMP) pg-deps
 	OMP_NUM_THREADS=1 $(PY) bench/campaign.py --docs docs
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache $(WEB)/node_modules $(WEB)/static/vendor
