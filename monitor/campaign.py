@@ -215,29 +215,6 @@ def plan_campaign(
 # --------------------------------------------------------------------------- the task
 
 
-class PipelineRun:
-    """The default comparison of a task: :func:`monitor.pipeline.compare` with the settings.
-
-    A class rather than a closure so that Dask can send it to workers.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-    def __call__(self, base: Path, cur: Path, light: Light, px_per_mm: float | None
-                 ) -> Comparison:
-        from monitor.pipeline import compare
-
-        return compare(base, cur, self.settings, light=light, px_per_mm=px_per_mm)
-
-
-def pipeline_write(comparison: Comparison, out_dir: Path) -> Mapping[str, Path]:
-    """The default artifacts of a task: :func:`monitor.pipeline.write_outputs`."""
-    from monitor.pipeline import write_outputs
-
-    return write_outputs(comparison, out_dir)
-
-
 _STORES: dict[tuple[str, str], Any] = {}
 _STORES_LOCK = threading.Lock()
 
@@ -286,8 +263,9 @@ def compare_task(
     task
         The pair.
     run, write
-        The comparison and its artifact writer; default :class:`PipelineRun`
-        and :func:`pipeline_write`.
+        The comparison and its artifact writer; default
+        :func:`monitor.runners.pipeline_runner` and
+        :func:`monitor.runners.write_comparison` (the CLI's and the inbox's).
 
     Returns
     -------
@@ -305,6 +283,7 @@ def compare_task(
     >>> compare_task("/mnt/monitor", settings, CampaignTask("w", 1, 2))  # doctest: +SKIP
     TaskOutcome(task=..., status='done', comparison_id=12, ...)
     """
+    from monitor import runners
     from monitor.store import repository
 
     start = time.perf_counter()
@@ -312,7 +291,8 @@ def compare_task(
     try:
         store = _worker_store(home, settings)
         stored = repository.compare_and_store(
-            store, task.slug, run or PipelineRun(settings), write or pipeline_write,
+            store, task.slug, run or runners.pipeline_runner(settings),
+            write or runners.write_comparison,
             settings=settings, baseline=str(task.baseline_scan_id),
             current=str(task.current_scan_id),
         )

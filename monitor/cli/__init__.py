@@ -6,6 +6,7 @@ One module per command group, each with a ``register(app)``:
 - :mod:`monitor.cli.history` -- ``init``, ``db``, ``artwork``, ``ingest``,
   ``history``, ``report``, ``verify``, ``gc``;
 - :mod:`monitor.cli.inbox` -- ``run``, ``schedule``;
+- :mod:`monitor.cli.batch` -- ``batch`` (a campaign on Dask);
 - :mod:`monitor.cli.train` -- ``train``.
 
 :mod:`monitor.cli._options` holds the shared options (home, output format,
@@ -20,7 +21,7 @@ from __future__ import annotations
 import typer
 
 from monitor import __version__
-from monitor.cli import history, inbox, train
+from monitor.cli import batch, history, inbox, train
 from monitor.cli._options import fail
 from monitor.cli.compare import compare
 
@@ -43,6 +44,7 @@ def version() -> None:
 
 history.register(app)
 inbox.register(app)
+batch.register(app)
 train.register(app)
 
 
