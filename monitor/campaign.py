@@ -481,10 +481,12 @@ def _run_on(
 ) -> list[TaskOutcome]:
     from distributed import as_completed
 
-    by_key: dict[str, CampaignTask] = {}
+    by_key: dict[Any, CampaignTask] = {}
     futures = []
     for task in tasks:
-        key = f"monitor-compare-{task.label}-{task.cache_key[:16]}"
+        # one task group ("monitor-compare"), so that the scheduler queues the tasks and
+        # hands each worker one at a time (worker-saturation); named by the request
+        key = ("monitor-compare", f"{task.label}:{task.cache_key[:16]}")
         by_key[key] = task
         futures.append(client.submit(compare_task, str(home), settings, task, run, write,
                                      key=key, retries=retries, pure=False))

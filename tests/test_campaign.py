@@ -253,8 +253,12 @@ def test_a_pair_that_kills_every_worker_is_reported_failed_and_the_rest_is_store
             campaign.dask_client(2) as own:
         summary = campaign.run_campaign(store.home, settings, client=own,
                                         run=SuicidalRun(doomed), write=fake_write)
-    assert summary.counts == {"done": 2, "skipped": 0, "failed": 1}
     (failed,) = summary.failures
     assert failed.task.slug == "doomed" and "worker died" in failed.reason
+    # the fine pairs are stored, once each; one may be reported "skipped" when the worker
+    # died after it stored the pair but before the scheduler heard: its re-run found the row
+    fine = [o for o in summary.outcomes if o.task.slug == "fine"]
+    assert len(fine) == 2 and all(o.status in ("done", "skipped") for o in fine)
+    assert all(o.comparison_id is not None for o in fine)
     assert counts(store)["comparison"] == 2 and pairs_stored_once(store)
     store.engine.dispose()
