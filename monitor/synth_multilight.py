@@ -114,7 +114,7 @@ def render_capture(
 
     def shot(light: Light, no_change: bool) -> np.ndarray:
         pair = render_pair(dataclasses.replace(fixed, light_current=light, no_change=no_change))
-        if not no_change and not truths:
+        if not truths:
             truths.append(pair)
         lin = to_linear(pair.current)
         if noise > 0:
@@ -122,8 +122,8 @@ def render_capture(
             lin = np.clip(lin + sigma * rng.standard_normal(lin.shape, dtype=np.float32), 0, 1)
         return from_linear(lin, 8)
 
-    after = np.stack([shot(lt, False) for lt in lights])
-    truth = truths[0]
+    after = np.stack([shot(lt, spec.no_change) for lt in lights])
+    truth = truths[0] if truths else render_pair(fixed)
     before_imgs = (
         np.stack([shot(lt, True) for lt in lights]) if before else np.zeros((0,), np.uint8)
     )

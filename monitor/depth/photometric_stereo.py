@@ -13,13 +13,17 @@ solution of ``L g = I`` over the lamps that are kept:
    (``n . l < min_cos``) are shadow, and lamps whose residual exceeds
    ``reject_z`` robust sigmas of the tile's relative residuals (and at least
    ``min_reject`` of the albedo) are highlight (positive residual, gloss) or
-   shadow (negative); every usable lamp is tested again against each new
-   fit, which is repeated ``iterations`` times.
+   shadow (negative). With ``soft`` (the default) lamps are down-weighted
+   smoothly, ``w = 1 / (1 + (r / t)^2)`` with ``t`` that threshold (a lamp
+   counts as rejected below ``w = 1/2``): hard cuts flip on noise between two
+   captures of one surface and read as change. Every usable lamp is weighed
+   again against each new fit, which is repeated ``iterations`` times.
 
 Confidence in [0, 1] is the product of a conditioning term (smallest
-eigenvalue of the kept lamps' ``L^T L`` over a quarter of that of all lamps,
-capped at 1) and a residual term ``exp(-0.5 (rms / residual_scale)^2)`` of
-the kept lamps' relative RMS residual; it is 0 where fewer than three lamps
+eigenvalue of the weighted ``L^T W L`` of the kept lamps over that of all
+lamps: the inverse of the growth of the normals' noise variance) and a
+residual term ``exp(-0.5 (rms / residual_scale)^2)`` of the kept lamps'
+relative RMS residual; it is 0 where fewer than three lamps
 are left or the pixel is black (could not tell). Pixels are processed in
 tiles of ``tile_px`` pixels on ``device`` (CPU or GPU).
 """
@@ -95,6 +99,7 @@ def photometric_stereo(
     min_reject: float = 0.03,
     iterations: int = 3,
     trim: float = 0.6,
+    soft: bool = True,
     residual_scale: float = 0.1,
 ) -> NormalMap:
     """Albedo, unit normals and per-pixel confidence from images under known lamps.
@@ -112,7 +117,7 @@ def photometric_stereo(
         Torch device for the per-pixel solves (``"cuda"`` runs on the GPU).
     tile_px
         Pixels per tile (bounds memory: about ``60 * N * tile_px`` bytes).
-    shadow_frac, saturation, min_cos, reject_z, min_reject, iterations, trim
+    shadow_frac, saturation, min_cos, reject_z, min_reject, iterations, trim, soft
         Outlier rejection, see the module docstring.
     residual_scale
         Relative RMS residual at which the residual term of confidence is ``e^-0.5``.
@@ -185,26 +190,34 @@ def photometric_stereo(
                 inl = rel[keep & ~facing_away]
                 sigma = float(1.4826 * inl.abs().median()) if inl.numel() else 0.0
                 thr = max(reject_z * sigma, min_reject)
-                hi = base_ok & (rel > thr)
-                lo = base_ok & ((rel < -thr) | facing_away)
-                keep = base_ok & ~hi & ~lo
+                if soft:
+                    # Cauchy weights: continuous in the data, so two captures of one
+                    # surface do not flip a lamp in or out on noise near the threshold
+                    wgt = (base_ok & ~facing_away).float() / (1.0 + (rel / thr) ** 2)
+                else:
+                    wgt = (base_ok & ~facing_away & (rel.abs() <= thr)).float()
+                keep = wgt >= 0.5
+                hi = base_ok & ~keep & (rel > 0)
+                lo = base_ok & ((~keep & (rel <= 0)) | facing_away)
                 shadow = dark | lo
                 highlight = clipped | hi
-                g, a = _solve(l_mat, grey, keep.float())
+                g, a = _solve(l_mat, grey, wgt)
+            if iterations == 0:
+                wgt = keep.float()
             kept = keep.sum(dim=1)
             rho = g.norm(dim=1).clamp_min(1e-8)
             nrm = g / rho[:, None]
             good = (kept >= 3) & (nrm[:, 2] > 0.05) & (rho > _FLOOR)
             nrm = torch.where(good[:, None], nrm, torch.tensor([0.0, 0.0, 1.0], device=dev))
             shade = (nrm @ l_mat.T).clamp_min(0)  # (P,N)
-            kw = keep.float()
+            kw = wgt
             den = (kw * shade * shade).sum(dim=1).clamp_min(1e-8)
             albedo = torch.einsum("pn,pnc->pc", kw * shade, chans) / den[:, None]
             resid = torch.sqrt(
                 (kw * (grey - rho[:, None] * shade) ** 2).sum(1) / kw.sum(1).clamp_min(1)
             ) / rho
             lam = torch.linalg.eigvalsh(a)[:, 0]
-            cond = (lam / (0.25 * full_min)).clamp(0, 1)
+            cond = (lam / full_min).clamp(0, 1)
             conf = cond * torch.exp(-0.5 * (resid / residual_scale) ** 2) * good.float()
             out_n[start:stop] = nrm.cpu()
             out_rho[start:stop] = albedo.cpu()
