@@ -127,7 +127,7 @@ def read_capture(path: str | Path, *, y_up: bool = True) -> Capture:
     Examples
     --------
     >>> cap = read_capture("../shared/real/leaves12")  # doctest: +SKIP
-    >>> cap.n_lights, cap.size
+    >>> cap.n_lights, cap.size  # doctest: +SKIP
     (12, (500, 333))
     """
     p = Path(path)

@@ -88,7 +88,7 @@ def render_capture(
     >>> from monitor.synth import PairSpec
     >>> cap = render_capture(PairSpec(seed=3, size=(96, 64), kinds=("bulge",),
     ...                      size_range=(0.1, 0.15)), ring(4, 40))  # doctest: +SKIP
-    >>> cap.after.shape
+    >>> cap.after.shape  # doctest: +SKIP
     (4, 64, 96, 3)
     """
     fixed = dataclasses.replace(

@@ -55,8 +55,8 @@ TOPOGRAPHY_FILES = (
 def detrend(height: np.ndarray, frac: float = 0.08, *, iterations: int = 4) -> np.ndarray:
     """Remove the surface the relief lies on: a smooth lower envelope of the height.
 
-    A Gaussian background (sigma ``frac`` of the long side) is estimated again
-    and again from the pixels that are not above it (within one robust
+    After a least-squares plane, a Gaussian background (sigma ``frac`` of the
+    long side) is estimated again and again from the pixels that are not above it (within one robust
     sigma), so raised relief (a leaf, a blister) does not pull it up and
     leaves no halo; the result is the relief relative to that surface.
 
@@ -83,14 +83,21 @@ def detrend(height: np.ndarray, frac: float = 0.08, *, iterations: int = 4) -> n
     """
     if frac <= 0:
         return np.asarray(height, np.float32)
+    # a plane first: the Gaussian's mirrored borders would bend a tilted surface
+    rows, cols = height.shape
+    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float64)
+    design = np.stack([np.ones(rows * cols), xx.ravel(), yy.ravel()], axis=1)
+    coef, *_ = np.linalg.lstsq(design, np.asarray(height, np.float64).ravel(), rcond=None)
+    flat = np.asarray(height, np.float64) - (design @ coef).reshape(rows, cols)
+    floor = 1e-3 * float(np.ptp(flat)) + 1e-9
     with torch.inference_mode():
-        ht = torch.from_numpy(np.ascontiguousarray(height, dtype=np.float32))
+        ht = torch.from_numpy(np.ascontiguousarray(flat, dtype=np.float32))
         w = torch.ones_like(ht)
         sigma = frac * max(height.shape)
         bg = smooth_background(ht, w, sigma)
         for _ in range(iterations):
             r = (ht - bg).numpy()
-            spread = 1.4826 * float(np.median(np.abs(r - np.median(r)))) + 1e-12
+            spread = max(1.4826 * float(np.median(np.abs(r - np.median(r)))), floor)
             w = torch.from_numpy((r < spread).astype(np.float32))
             bg = smooth_background(ht, w, sigma)
         return (ht - bg).numpy()
