@@ -800,3 +800,23 @@ def test_a_decompression_bomb_under_the_pixel_limit_is_refused_at_ingest(
     assert bomb.stat().st_size < 300_000  # 192 MB of pixels in a file of ~190 KB
     refused(*cli("ingest", "w", str(bomb), "--home", str(home))[::2], "decompression bomb")
     assert n_scans(home) == 0 and objects(home) == []
+
+
+def test_a_stored_path_inside_the_home_but_outside_objects_is_refused(
+    stored: Path, tmp_path: Path, pair: tuple[Path, Path]
+) -> None:
+    """A row pointing at tmp/ (or monitor.db) is refused by the report and by the viewer."""
+    import shutil
+
+    pytest.importorskip("starlette")
+    from starlette.testclient import TestClient
+
+    from monitor.web import create_app
+
+    (stored / "tmp").mkdir(exist_ok=True)
+    shutil.copy(pair[0], stored / "tmp" / "planted.png")
+    sql(stored, "update scan set stored_path = 'tmp/planted.png' where id = 1")
+    refused(*cli("report", "1", "-o", str(tmp_path / "r.pdf"), "--home", str(stored))[::2],
+            "outside")
+    response = TestClient(create_app(stored)).get("/comparisons/1")
+    assert response.status_code == 403 and "outside" in response.text
