@@ -515,6 +515,7 @@ def _figures(
     for name, scan in (("baseline_thumb", detail.baseline), ("current_thumb", detail.current)):
         path = store.stored_file(scan.path, f"scan {scan.id}")
         if path.is_file():
+            path = store.verified_file(path, scan.sha256, f"scan {scan.id}")
             figures[name] = thumbnail_png(read_image(path).pixels, folder / f"{name}.png",
                                           max_px=700)
         else:
@@ -522,7 +523,10 @@ def _figures(
     for name in ("heatmap", "overlay"):
         path = detail.artifacts.get(f"{name}.png")
         if path is not None:
-            path = store.stored_file(path, f"artifact {name}.png of comparison {detail.id}")
+            what = f"artifact {name}.png of comparison {detail.id}"
+            path = store.stored_file(path, what)
+            if path.is_file():
+                path = store.verified_file(path, None, what)
         figures[name] = path if path is not None and path.is_file() else None
     figures["history"] = history_chart_png(hist, folder / "history.png", highlight=detail.id)
     return figures

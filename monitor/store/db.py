@@ -117,6 +117,59 @@ class Store:
             )
         return path
 
+    def verified_file(
+        self, stored: str | Path, sha256: str | None = None, what: str = "stored file"
+    ) -> Path:
+        """:meth:`stored_file`, and its bytes checked against their sha256 before use.
+
+        Called when a stored object is opened for a comparison or a report (not
+        when rows are only listed), so bytes that rotted silently are refused
+        instead of compared.
+
+        Parameters
+        ----------
+        stored
+            Path relative to the home (as stored), or absolute.
+        sha256
+            Expected hex digest; None: the object's name (content-addressed
+            ``objects/ab/<sha256>.<ext>``) gives it.
+        what
+            What the file is, for the message (``scan 3``).
+
+        Returns
+        -------
+        Path
+            The resolved path of a file whose bytes match.
+
+        Examples
+        --------
+        >>> store.verified_file(scan.path, scan.sha256, f"scan {scan.id}")  # doctest: +SKIP
+        PosixPath('/data/home/objects/ab/ab12....png')
+        """
+        import hashlib
+
+        path = self.stored_file(stored, what)
+        expected = sha256 or path.name.split(".", 1)[0]
+        if len(expected) != 64:
+            return path  # not content-addressed: nothing to check against
+        digest = hashlib.sha256()
+        try:
+            with path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+        except FileNotFoundError as exc:
+            raise MonitorError(
+                f"{what}: its stored file {path.name} is missing; run 'monitor verify'"
+            ) from exc
+        except OSError as exc:
+            raise MonitorError(f"{what}: cannot read its stored file {path.name}: {exc}") from exc
+        if digest.hexdigest() != expected.lower():
+            raise MonitorError(
+                f"{what}: the stored file {path.name} no longer has the bytes it was stored "
+                "with (corrupted on disk?); run 'monitor verify' and restore it from a backup"
+            )
+        return path
+
 
 def resolve_home(home: str | Path | None = None, settings: Settings | None = None) -> Path:
     """Absolute data home: ``home`` if given, else ``settings.home`` (env ``MONITOR_HOME``).
