@@ -825,3 +825,51 @@ def test_a_stored_path_inside_the_home_but_outside_objects_is_refused(
             "outside")
     response = TestClient(create_app(stored)).get("/comparisons/1")
     assert response.status_code == 403 and "outside" in response.text
+
+
+# --------------------------------------------------------------------------- concurrent writers
+
+
+def _paused_ingest(home: Path, image: Path, barrier: Path) -> subprocess.Popen[str]:
+    """An ingest in a child process that stops holding the write lock (the "placed" point)."""
+    from monitor.store import repository
+
+    barrier.mkdir(exist_ok=True)
+    env = {**os.environ, repository.PAUSE_ENV: f"placed:{barrier}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from monitor.cli import app; app()", "ingest", "w", str(image),
+         "--home", str(home)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    assert _wait_for(lambda: (barrier / "placed.reached").exists(), proc, 30), proc.stderr
+    return proc
+
+
+def _release_later(barrier: Path, after_s: float) -> None:
+    import threading
+
+    threading.Timer(after_s, lambda: (barrier / "placed.go").write_text("")).start()
+
+
+def test_two_ingests_of_different_files_both_succeed(home: Path, tmp_path: Path) -> None:
+    barrier = tmp_path / "barrier"
+    first = _paused_ingest(home, noise_png(tmp_path / "a.png", 1), barrier)
+    _release_later(barrier, 1.5)  # the other one has to wait for the lock that long
+    started = time.monotonic()
+    code, _o, err = cli("ingest", "w", str(noise_png(tmp_path / "b.png", 2)), "--home", str(home))
+    waited = time.monotonic() - started
+    assert code == 0, err
+    assert first.wait(30) == 0, first.stderr.read() if first.stderr else ""
+    assert waited >= 1.0  # it waited instead of failing with "database is locked"
+    assert n_scans(home) == 2 and len(objects(home)) == 2 and leftovers(home) == []
+
+
+def test_db_downgrade_waits_for_a_concurrent_writer(home: Path, tmp_path: Path) -> None:
+    barrier = tmp_path / "barrier"
+    first = _paused_ingest(home, noise_png(tmp_path / "a.png", 1), barrier)
+    _release_later(barrier, 1.5)
+    code, _o, err = cli("db", "downgrade", "-1", "--home", str(home))
+    assert first.wait(30) == 0
+    assert code == 0, err
+    code, _o, err = cli("db", "upgrade", "--home", str(home))
+    assert code == 0, err
+    assert n_scans(home) == 1
