@@ -53,7 +53,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.config import Settings, _config_path
+from monitor.config import Settings, _config_path, validate_light
 from monitor.errors import MonitorError
 from monitor.results import Comparison, Light
 from monitor.store import db, repository
@@ -432,32 +432,48 @@ def read_sidecar(path: Path) -> ScanMeta:
             f"use {', '.join(sorted(allowed))}"
         )
     values: dict[str, Any] = {}
+    try:
+        values = _sidecar_values(data)
+    except MonitorError as exc:
+        raise MonitorError(f"sidecar {path.name}: {exc}") from exc
+    return ScanMeta(**values)
+
+
+def _sidecar_values(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A sidecar's values, each checked as the ingest flags are (ranges, text, time)."""
+    values: dict[str, Any] = {}
     raw_time = data.get("captured_at")
     if isinstance(raw_time, datetime):
-        values["captured_at"] = (
-            raw_time.replace(tzinfo=UTC) if raw_time.tzinfo is None else raw_time
-        ).astimezone(UTC)
+        values["captured_at"] = repository.to_utc(raw_time)
     elif isinstance(raw_time, date):
         values["captured_at"] = datetime(raw_time.year, raw_time.month, raw_time.day, tzinfo=UTC)
     elif isinstance(raw_time, str):
         values["captured_at"] = repository.parse_time(raw_time)
     elif raw_time is not None:
-        raise MonitorError(f"sidecar {path.name}: captured_at must be an ISO 8601 date-time")
+        raise MonitorError("captured_at must be an ISO 8601 date-time")
     for key in _NUMBER_KEYS:
         value = data.get(key)
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise MonitorError(f"sidecar {path.name}: {key} must be a number, got {value!r}")
-        values[key] = float(value)
+            raise MonitorError(f"{key} must be a number, got {str(value)[:40]!r}")
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if key == "px_per_mm" and not (math.isfinite(number) and number > 0):
+            raise MonitorError(f"px_per_mm must be a positive finite number, got {str(value)[:40]}")
+        values[key] = number
+    validate_light(values.get("light_azimuth"), values.get("light_elevation"))
     for key in _TEXT_KEYS:
         value = data.get(key)
         if value is None:
             continue
         if not isinstance(value, str):
-            raise MonitorError(f"sidecar {path.name}: {key} must be text, got {value!r}")
-        values[key] = value
-    return ScanMeta(**values)
+            raise MonitorError(f"{key} must be text, got {str(value)[:40]!r}")
+        limit = 100_000 if key == "notes" else 200
+        values[key] = repository.check_text(key, value, limit)
+    return values
 
 
 # --------------------------------------------------------------------------- moves
@@ -500,9 +516,12 @@ def move_out(
 ) -> Path:
     """Move an inbox file and its sidecar to ``_processed`` or ``_quarantine``.
 
-    The reason file (quarantine) is written first, then the sidecar, then the
-    image, so that after a crash the image is never without its reason, and
-    metadata already read from the sidecar is in the store.
+    The reason file (quarantine) is written first. Into ``_processed`` the
+    sidecar goes before the image (metadata already read from it is in the
+    store); into ``_quarantine`` the image goes first, so that a crash between
+    the two renames never leaves a refused image in the inbox without the
+    sidecar it was refused for (the next pass would take it as good). A
+    sidecar left behind that way has no image and is ignored.
 
     Parameters
     ----------
@@ -533,9 +552,13 @@ def move_out(
             f"{reason}\n\nfile: {item.rel}\nsha256: {sha or 'unknown'}\n"
             f"quarantined at: {datetime.now(UTC).isoformat(timespec='seconds')}\n",
         )
-    if item.sidecar is not None and item.sidecar.exists():
-        _rename(item.sidecar, folder / f"{base}{item.sidecar.suffix}")
-    _rename(item.path, target)
+    sidecar = item.sidecar if item.sidecar is not None and item.sidecar.exists() else None
+    if kind != "processed":
+        _rename(item.path, target)
+    if sidecar is not None:
+        _rename(sidecar, folder / f"{base}{sidecar.suffix}")
+    if kind == "processed":
+        _rename(item.path, target)
     return target
 
 

@@ -296,7 +296,7 @@ def test_stateless_compare_refuses_bad_light(flag: str, value: str, pair: tuple[
     assert not out.exists()
 
 
-_INGEST_LIGHT_XFAIL = {"360", "-1", "0", "90"}
+_INGEST_LIGHT_XFAIL: set[str] = set()
 
 
 @pytest.mark.parametrize(("flag", "value"), [
@@ -349,7 +349,6 @@ def test_validate_light_is_the_one_range() -> None:
             validate_light(az, el)
 
 
-@XFAIL(strict=True, reason="#17: OverflowError traceback")
 @pytest.mark.parametrize("when", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:00"])
 def test_capture_times_that_overflow_utc_are_refused(when: str, home: Path, tmp_path: Path
                                                      ) -> None:
@@ -401,7 +400,6 @@ def sql(home: Path, statement: str, *args: object) -> list[tuple[object, ...]]:
     return rows
 
 
-@XFAIL(strict=True, reason="#17: compare SLUG and verify follow a stored path out of the store")
 def test_a_stored_path_outside_the_store_is_refused_everywhere(
     stored: Path, tmp_path: Path, pair: tuple[Path, Path]
 ) -> None:
@@ -432,7 +430,7 @@ def test_a_symlink_out_of_the_store_is_refused(stored: Path, tmp_path: Path) -> 
 
 @pytest.mark.parametrize("command", [
     "report",
-    pytest.param("compare", marks=XFAIL(strict=True, reason="#16: no hash check on read")),
+    "compare",
 ])
 def test_a_silently_corrupted_scan_is_refused_on_read(command: str, stored: Path,
                                                       tmp_path: Path) -> None:
@@ -483,7 +481,6 @@ def test_report_with_hostile_metadata_is_bounded_and_inert(kind: str, stored: Pa
     assert "<script>" not in rendered.html and "<img src='file" not in rendered.html
 
 
-@XFAIL(strict=True, reason="#16: NUL bytes in metadata are stored")
 def test_nul_bytes_and_one_megabyte_strings(home: Path, tmp_path: Path) -> None:
     refused(*cli("artwork", "add", "v", "--title", "T", "--notes", "n" * 1_000_000,
                  "--home", str(home))[::2], "longer than")
@@ -510,7 +507,7 @@ SIDECARS = {
     "time-overflow-early": '{"captured_at": "0001-01-01T00:00:00+05:00"}',
     "nul-in-text": '{"operator": "J\\u0000V"}',
 }
-_SIDECAR_XFAIL = set(SIDECARS)
+_SIDECAR_XFAIL: set[str] = set()
 
 
 @pytest.mark.parametrize("case", [
@@ -543,7 +540,6 @@ def test_inbox_quarantines_a_scan_whose_sidecar_is_out_of_range(case: str, tmp_p
          f"s1.{item.sha256[:8]}.json"])
 
 
-@XFAIL(strict=True, reason="#17: after the crash the image is ingested without its sidecar")
 def test_a_crash_between_the_moves_into_quarantine_never_lets_the_image_be_compared(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

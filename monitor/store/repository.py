@@ -40,7 +40,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from monitor import __version__
-from monitor.config import Settings
+from monitor.config import Settings, validate_light
 from monitor.errors import MonitorError
 from monitor.results import Comparison, ImageData, Light, Region
 from monitor.store.db import Store, write_lock
@@ -277,13 +277,43 @@ def validate_slug(slug: str) -> str:
     return slug
 
 
-def _optional_text(name: str, value: str | None, max_len: int) -> str | None:
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def check_text(name: str, value: str | None, max_len: int) -> str | None:
+    """Metadata text as stored: stripped, at most ``max_len`` characters, no control characters.
+
+    Parameters
+    ----------
+    name
+        Field name, for the message.
+    value
+        The text, or None.
+    max_len
+        Longest accepted length.
+
+    Returns
+    -------
+    str or None
+        The stripped text (None when empty).
+
+    Examples
+    --------
+    >>> check_text("operator", "  JV ", 200)
+    'JV'
+    """
     if value is None:
         return None
     value = value.strip()
     if len(value) > max_len:
         raise MonitorError(f"{name} is longer than {max_len} characters")
+    if (bad := _CONTROL_CHARS.search(value)) is not None:
+        what = "a NUL byte" if bad.group() == "\x00" else f"the control character {bad.group()!r}"
+        raise MonitorError(f"{name} contains {what}; use plain text")
     return value or None
+
+
+_optional_text = check_text
 
 
 def _positive(name: str, value: float | None) -> float | None:
@@ -291,14 +321,6 @@ def _positive(name: str, value: float | None) -> float | None:
         return None
     if not math.isfinite(value) or value <= 0:
         raise MonitorError(f"{name} must be a positive number, got {value}")
-    return float(value)
-
-
-def _angle(name: str, value: float | None, low: float, high: float) -> float | None:
-    if value is None:
-        return None
-    if not math.isfinite(value) or not low <= value <= high:
-        raise MonitorError(f"{name} must be between {low:g} and {high:g} degrees, got {value}")
     return float(value)
 
 
@@ -319,9 +341,38 @@ def parse_time(text: str) -> datetime:
         value = datetime.fromisoformat(text.strip())
     except ValueError as exc:
         raise MonitorError(f"cannot read {text!r} as an ISO 8601 date or date-time") from exc
+    return to_utc(value, text)
+
+
+def to_utc(value: datetime, shown: object = None) -> datetime:
+    """``value`` in UTC (naive = UTC), refused when UTC cannot hold it (year 1 or 9999 ends).
+
+    Parameters
+    ----------
+    value
+        A date-time.
+    shown
+        How to name it in the message (default: its ISO form).
+
+    Returns
+    -------
+    datetime
+        Timezone-aware UTC datetime.
+
+    Examples
+    --------
+    >>> to_utc(datetime(2024, 5, 1, 12)).isoformat()
+    '2024-05-01T12:00:00+00:00'
+    """
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        shown = value.isoformat() if shown is None else shown
+        raise MonitorError(
+            f"capture time {shown} lies outside the years 1-9999 once converted to UTC"
+        ) from exc
 
 
 def _exif_time(exif: Mapping[str, str]) -> datetime | None:
@@ -742,8 +793,7 @@ def ingest_scan(
     if not image.is_file():
         raise MonitorError(f"no such image file: {image}")
     px_per_mm = _positive("px_per_mm", meta.px_per_mm)
-    azimuth = _angle("light azimuth", meta.light_azimuth, -360.0, 360.0)
-    elevation = _angle("light elevation", meta.light_elevation, 0.0, 90.0)
+    azimuth, elevation = validate_light(meta.light_azimuth, meta.light_elevation)
     camera = _optional_text("camera", meta.camera, 200)
     operator = _optional_text("operator", meta.operator, 200)
     notes = _optional_text("notes", meta.notes, 100_000)
@@ -753,7 +803,7 @@ def ingest_scan(
     if meta.captured_at is not None:
         if meta.captured_at.tzinfo is None:
             raise MonitorError("captured_at must carry a time zone")
-        captured, source = meta.captured_at.astimezone(UTC), "given"
+        captured, source = to_utc(meta.captured_at), "given"
     elif (exif_time := _exif_time(data.exif)) is not None:
         captured, source = exif_time, "exif"
     else:
@@ -954,7 +1004,12 @@ def comparison_inputs(
         (v for v in (baseline.light_elevation, current.light_elevation) if v is not None),
         settings.light_elevation,
     )
-    return Light(float(azimuth), float(elevation)), baseline.px_per_mm
+    # rows stored before the ranges were checked where they enter are checked here
+    azimuth, elevation = validate_light(
+        azimuth, elevation, source=f"scans {baseline.id}/{current.id} or settings"
+    )
+    assert azimuth is not None and elevation is not None
+    return Light(azimuth, elevation), baseline.px_per_mm
 
 
 def cache_key(
@@ -1256,10 +1311,10 @@ def compare_and_store(
     existing = find_comparison(store, key)
     if existing is not None and not force:
         return StoredComparison(id=existing, reused=True)
-    for scan in (base, cur):
-        if not scan.path.is_file():
-            raise MonitorError(f"stored file of scan {scan.id} is missing: {scan.path}")
-    result = run(base.path, cur.path, light, px_per_mm)
+    # paths from the database are followed only inside objects/, and the bytes are the stored ones
+    base_file = store.verified_file(base.path, base.sha256, f"scan {base.id}")
+    cur_file = store.verified_file(cur.path, cur.sha256, f"scan {cur.id}")
+    result = run(base_file, cur_file, light, px_per_mm)
     staging = store.tmp_dir / f"cmp-{uuid.uuid4().hex}"
     try:
         files: Mapping[str, Path] = {}
@@ -1608,8 +1663,11 @@ class VerifyReport:
         }
 
 
-def _check_object(home: Path, rel: str, sha: str | None) -> str | None:
-    path = home / rel
+def _check_object(store: Store, rel: str, sha: str | None) -> str | None:
+    try:
+        path = store.stored_file(rel)
+    except MonitorError:
+        return "outside the store's objects/ (altered row?)"
     if not path.is_file():
         return "missing"
     if sha is None:  # artifacts are named by their hash
@@ -1652,13 +1710,13 @@ def verify_store(store: Store) -> VerifyReport:
         raise _db_error("reading the rows to verify", exc) from exc
     problems: list[StoreProblem] = []
     for scan_id, rel, sha in scans:
-        if (problem := _check_object(store.home, rel, sha)) is not None:
+        if (problem := _check_object(store, rel, sha)) is not None:
             problems.append(StoreProblem("scan", scan_id, "file", rel, problem))
     n_artifacts = 0
     for comparison_id, artifacts in comparisons:
         for name, rel in sorted((artifacts or {}).items()):
             n_artifacts += 1
-            if (problem := _check_object(store.home, rel, None)) is not None:
+            if (problem := _check_object(store, rel, None)) is not None:
                 problems.append(StoreProblem("comparison", comparison_id, name, rel, problem))
     return VerifyReport(scans=len(scans), artifacts=n_artifacts, problems=tuple(problems))
 
