@@ -7,6 +7,7 @@ library raises :class:`monitor.errors.MonitorError`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -25,6 +26,23 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class _WarningLine(logging.Handler):
+    """The library's warnings (logger ``monitor``) as ``warning: <one line>`` on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(f"warning: {' '.join(record.getMessage().split())}", err=True)
+
+
+def _library_warnings_to_stderr() -> None:
+    logger = logging.getLogger("monitor")
+    if not any(isinstance(h, _WarningLine) for h in logger.handlers):
+        logger.addHandler(_WarningLine(logging.WARNING))
+        logger.propagate = False
+
+
+_library_warnings_to_stderr()
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -33,9 +33,11 @@ Every failure is a one-line :class:`~monitor.errors.MonitorError`.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
@@ -53,10 +55,12 @@ from monitor.results import ImageData
 __all__ = [
     "EXIF_FIELDS",
     "analysis_scale",
+    "check_grey_levels",
     "downsample",
     "from_linear",
     "read_float_tiff",
     "read_image",
+    "read_scan",
     "scaled_shape",
     "to_gray8",
     "to_linear",
@@ -130,10 +134,19 @@ def _check_file(path: Path) -> int:
     return size
 
 
+#: A file declaring at least this many pixels ...
+BOMB_MIN_PIXELS = 4_000_000
+#: ... in fewer bytes per pixel than this is refused before decoding as a decompression
+#: bomb: photographs of paintings take 0.1-6 bytes per pixel (JPEG to 16-bit PNG); a
+#: compression ratio beyond 300:1 on 8-bit RGB means (nearly) empty content.
+BOMB_MIN_BYTES_PER_PIXEL = 0.01
+
+
 def _check_size(
-    name: str, width: int, height: int, max_pixels: int, min_side: int
+    name: str, width: int, height: int, max_pixels: int, min_side: int,
+    file_size: int | None = None,
 ) -> None:
-    """The pixel-count and minimum-side checks, done from the header."""
+    """The pixel-count, bomb and minimum-side checks, done from the header."""
     if width <= 0 or height <= 0:
         raise MonitorError(f"{name}: corrupt header (size {width}x{height})")
     pixels = width * height
@@ -141,6 +154,13 @@ def _check_size(
         raise MonitorError(
             f"{name} is {pixels / 1e6:.1f} MP, above the limit of {max_pixels / 1e6:g} MP "
             "(set MONITOR_MAX_PIXELS to raise it)"
+        )
+    if (file_size is not None and pixels >= BOMB_MIN_PIXELS
+            and file_size < pixels * BOMB_MIN_BYTES_PER_PIXEL):
+        raise MonitorError(
+            f"{name} declares {width}x{height} px ({pixels / 1e6:.1f} MP) in only "
+            f"{file_size:,} bytes ({file_size / pixels:.4f} bytes per pixel): a decompression "
+            "bomb or an empty image; refusing to decode it"
         )
     if width < min_side or height < min_side:
         raise MonitorError(
@@ -339,7 +359,7 @@ def _pil_to_array(im: ImageFile.ImageFile, name: str) -> tuple[np.ndarray, int]:
 
 
 def _read_pil(
-    path: Path, fmt: str, max_pixels: int, min_side: int
+    path: Path, fmt: str, max_pixels: int, min_side: int, file_size: int | None = None
 ) -> tuple[np.ndarray, int, int, dict[str, str], int]:
     """JPEG or 8-bit PNG through Pillow's plugin class (no global bomb limit)."""
     name = path.name
@@ -350,7 +370,7 @@ def _read_pil(
         im = factory(str(path))
     try:
         width, height = im.size
-        _check_size(name, width, height, max_pixels, min_side)
+        _check_size(name, width, height, max_pixels, min_side, file_size)
         with _decode_errors(name, fmt):
             im.load()
             exif = im.getexif()
@@ -362,12 +382,12 @@ def _read_pil(
 
 
 def _read_png16(
-    path: Path, head: bytes, max_pixels: int, min_side: int
+    path: Path, head: bytes, max_pixels: int, min_side: int, file_size: int | None = None
 ) -> tuple[np.ndarray, int, int, dict[str, str], int]:
     """16-bit PNG through OpenCV (keeps 16 bits per channel)."""
     name = path.name
     width, height, _, colour = _read_png_header(path, head)
-    _check_size(name, width, height, max_pixels, min_side)
+    _check_size(name, width, height, max_pixels, min_side, file_size)
     orientation, fields = 1, {}
     with _decode_errors(name, "PNG"):
         # lazy open: only chunks before the image data; eXIf after IDAT is ignored
@@ -395,7 +415,8 @@ def _read_tiff(
         page = tif.pages.first
         if "DNGVersion" in page.tags or path.suffix.lower() in _RAW_SUFFIXES:
             raise MonitorError(f"{name}: camera raw files are not supported; {_CONVERT_HINT}")
-        _check_size(name, int(page.imagewidth), int(page.imagelength), max_pixels, min_side)
+        _check_size(name, int(page.imagewidth), int(page.imagelength), max_pixels, min_side,
+                    file_size)
         dtype = np.dtype(page.dtype) if page.dtype is not None else None
         if dtype is not None and dtype.kind == "f":
             raise MonitorError(
@@ -512,15 +533,19 @@ def read_image(
                 raise MonitorError(f"{p.name}: unsupported format {label}; {_CONVERT_HINT}")
         raise MonitorError(f"{p.name} is not an image (not PNG, JPEG or TIFF content)")
 
-    if fmt == "TIFF":
-        arr, bits, channels, fields, orientation = _read_tiff(p, file_size, max_pixels, min_side)
-        layout = "RGB"
-    elif fmt == "PNG" and _read_png_header(p, head)[2] == 16:
-        arr, bits, channels, fields, orientation = _read_png16(p, head, max_pixels, min_side)
-        layout = "BGR"
-    else:
-        arr, bits, channels, fields, orientation = _read_pil(p, fmt, max_pixels, min_side)
-        layout = "RGB"
+    with _library_messages(p.name):
+        if fmt == "TIFF":
+            arr, bits, channels, fields, orientation = _read_tiff(
+                p, file_size, max_pixels, min_side)
+            layout = "RGB"
+        elif fmt == "PNG" and _read_png_header(p, head)[2] == 16:
+            arr, bits, channels, fields, orientation = _read_png16(
+                p, head, max_pixels, min_side, file_size)
+            layout = "BGR"
+        else:
+            arr, bits, channels, fields, orientation = _read_pil(
+                p, fmt, max_pixels, min_side, file_size)
+            layout = "RGB"
 
     arr = _apply_orientation(arr, orientation)
     pixels = _to_rgb3(arr, layout)
@@ -535,6 +560,121 @@ def read_image(
         orientation_applied=orientation,
         exif=fields,
     )
+
+
+#: Fewest distinct grey levels a scan must show to carry shading (a 1-bit scan has 2).
+MIN_GREY_LEVELS = 16
+_SAMPLE_PX = 1_000_000
+
+
+def check_grey_levels(image: ImageData, min_levels: int = MIN_GREY_LEVELS) -> ImageData:
+    """Refuse a scan with too few grey levels to carry shading (1-bit, posterised, blank).
+
+    The levels are counted on the 8-bit luminance of an evenly strided
+    subsample of at most a million pixels.
+
+    Parameters
+    ----------
+    image
+        From :func:`read_image`.
+    min_levels
+        Fewest distinct levels accepted.
+
+    Returns
+    -------
+    ImageData
+        ``image``, unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from monitor.results import ImageData
+    >>> flat = ImageData(np.zeros((40, 40, 3), np.uint8), "flat.png", 8, 3)
+    >>> check_grey_levels(flat)
+    Traceback (most recent call last):
+    ...
+    monitor.errors.MonitorError: flat.png has only 1 grey level(s): too few to carry shading \
+(a 1-bit, posterised or blank image?); scan with 8 or 16 bits per channel
+    """
+    pixels = image.pixels
+    step = max(1, int(math.sqrt(pixels.shape[0] * pixels.shape[1] / _SAMPLE_PX)))
+    levels = int(np.unique(to_gray8(pixels[::step, ::step])).size)
+    if levels < min_levels:
+        raise MonitorError(
+            f"{Path(image.path).name} has only {levels} grey level(s): too few to carry "
+            "shading (a 1-bit, posterised or blank image?); scan with 8 or 16 bits per channel"
+        )
+    return image
+
+
+def read_scan(path: str | Path, *, max_pixels: int = 250_000_000) -> ImageData:
+    """:func:`read_image` plus the checks a scan to compare must pass (:func:`check_grey_levels`).
+
+    Used wherever a scan enters: ``monitor compare``, ``monitor ingest`` and the inbox.
+
+    Parameters
+    ----------
+    path
+        The file.
+    max_pixels
+        As for :func:`read_image`.
+
+    Returns
+    -------
+    ImageData
+        The image.
+
+    Examples
+    --------
+    >>> read_scan("scan.png").bit_depth  # doctest: +SKIP
+    8
+    """
+    return check_grey_levels(read_image(path, max_pixels=max_pixels))
+
+
+_log = logging.getLogger("monitor.io")
+#: Loggers of the decoders whose messages are held back unless ``MONITOR_DEBUG`` is set.
+_LIBRARY_LOGGERS = ("tifffile", "PIL", "imagecodecs")
+
+
+@contextmanager
+def _library_messages(name: str) -> Iterator[None]:
+    """Hold back the decoders' warnings and log messages; one line for them all afterwards.
+
+    A bit-rotted TIFF made tifffile log hundreds of lines, a corrupt EXIF block
+    two lines of Python warning. On success one line (logger ``monitor.io``)
+    says how many there were and shows the first; on failure the error is the
+    one line. ``MONITOR_DEBUG=1`` lets everything through as it comes.
+    """
+    if os.environ.get("MONITOR_DEBUG"):
+        yield
+        return
+    held: list[str] = []
+
+    class _Hold(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            held.append(record.getMessage())
+
+    handler = _Hold(logging.DEBUG)
+    loggers = [logging.getLogger(n) for n in _LIBRARY_LOGGERS]
+    saved = [(lg, lg.propagate) for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        for lg, propagate in saved:
+            lg.removeHandler(handler)
+            lg.propagate = propagate
+    held.extend(str(w.message) for w in caught)
+    if held:
+        _log.warning(
+            "%s: %d warning(s) from the image decoder, the first: %s (MONITOR_DEBUG=1 shows "
+            "them all)", name, len(held), " ".join(held[0].split())[:120],
+        )
 
 
 # --------------------------------------------------------------------------- sRGB

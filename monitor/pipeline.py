@@ -27,7 +27,7 @@ from monitor.change.methods import METHODS, depth_change, photometric_change
 from monitor.config import Settings
 from monitor.depth.base import get_estimator, select_device
 from monitor.errors import MonitorError
-from monitor.io import analysis_scale, downsample, read_image, to_linear, write_float_tiff
+from monitor.io import analysis_scale, downsample, read_scan, to_linear, write_float_tiff
 from monitor.regions import find_regions
 from monitor.registration import register, registration_to_dict, warp_to_baseline
 from monitor.report.figures import heatmap_png, overlay_png
@@ -119,8 +119,8 @@ def compare(
     stages = _Stages(progress, ("read", "register", "resample", "change", "regions"))
 
     with stages.stage("read"):
-        base_img = read_image(baseline, max_pixels=settings.max_pixels)
-        cur_img = read_image(current, max_pixels=settings.max_pixels)
+        base_img = read_scan(baseline, max_pixels=settings.max_pixels)
+        cur_img = read_scan(current, max_pixels=settings.max_pixels)
     with stages.stage("register"):
         reg = register(
             base_img.pixels,

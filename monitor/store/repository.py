@@ -750,9 +750,9 @@ def list_artworks(store: Store) -> list[ArtworkInfo]:
 
 
 def _default_reader(path: Path) -> ImageData:
-    from monitor.io import read_image  # io sits below the store; imported when needed
+    from monitor.io import read_scan  # io sits below the store; imported when needed
 
-    return read_image(path)
+    return read_scan(path)
 
 
 def ingest_scan(
