@@ -554,7 +554,9 @@ def test_a_crash_between_the_moves_into_quarantine_never_lets_the_image_be_compa
     class Killed(BaseException):
         pass
 
-    real_rename = inbox._rename
+    from monitor.inbox import filing
+
+    real_rename = filing._rename
     calls: list[Path] = []
 
     def dying_rename(source: Path, target: Path) -> None:
@@ -562,10 +564,10 @@ def test_a_crash_between_the_moves_into_quarantine_never_lets_the_image_be_compa
         real_rename(source, target)
         raise Killed
 
-    monkeypatch.setattr(inbox, "_rename", dying_rename)
+    monkeypatch.setattr(filing, "_rename", dying_rename)
     with pytest.raises(Killed):
         inbox.process_inbox(store, box, tmp_path / "rep", Settings(inbox_settle_s=0.0))
-    monkeypatch.setattr(inbox, "_rename", real_rename)
+    monkeypatch.setattr(filing, "_rename", real_rename)
     compared: list[object] = []
 
     def record(*args: object) -> object:
