@@ -638,12 +638,21 @@ def tiny_fs(tmp_path: Path) -> Iterator[Path]:
         _umount(mount_point)
 
 
-def test_ingest_on_a_full_disk_leaves_nothing(tiny_fs: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fills", ["while copying", "at the database write"])
+def test_ingest_on_a_full_disk_leaves_nothing(fills: str, tiny_fs: Path, tmp_path: Path) -> None:
     h = tiny_fs / "home"
     assert cli("init", "--home", str(h))[0] == 0
     assert cli("artwork", "add", "w", "--title", "Work", "--home", str(h))[0] == 0
-    big = noise_png(tmp_path / "big.png", 12, size=(640, 480))  # ~900 KB of noise
-    refused(*cli("ingest", "w", str(big), "--home", str(h))[::2], "space")
+    if fills == "while copying":
+        image = noise_png(tmp_path / "big.png", 12, size=(640, 480))  # ~900 KB of noise
+        needle = "space"
+    else:  # the image fits, the database's journal does not
+        image = noise_png(tmp_path / "s.png", 12, size=(160, 120))
+        st = os.statvfs(tiny_fs)
+        (tiny_fs / "filler").write_bytes(
+            b"\0" * (st.f_bavail * st.f_frsize - image.stat().st_size - 4096))
+        needle = "full"
+    refused(*cli("ingest", "w", str(image), "--home", str(h))[::2], needle)
     assert n_scans(h) == 0 and objects(h) == [] and leftovers(h) == []
 
 
