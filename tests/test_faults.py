@@ -32,7 +32,6 @@ from monitor.config import Settings, load_settings, validate_light
 from monitor.errors import MonitorError
 
 runner = CliRunner()
-XFAIL = pytest.mark.xfail
 
 
 # --------------------------------------------------------------------------- helpers
@@ -293,13 +292,7 @@ def test_stateless_compare_refuses_bad_light(flag: str, value: str, pair: tuple[
     assert not out.exists()
 
 
-_INGEST_LIGHT_XFAIL: set[str] = set()
-
-
-@pytest.mark.parametrize(("flag", "value"), [
-    pytest.param(f, v, marks=XFAIL(strict=True, reason="#17: ingest range differs"))
-    if v in _INGEST_LIGHT_XFAIL else (f, v) for f, v in LIGHT_FLAGS
-])
+@pytest.mark.parametrize(("flag", "value"), LIGHT_FLAGS)
 def test_ingest_refuses_bad_light(flag: str, value: str, home: Path, tmp_path: Path) -> None:
     image = noise_png(tmp_path / "s.png")
     code, _o, err = cli("ingest", "w", str(image), flag, value, "--home", str(home))
@@ -504,13 +497,9 @@ SIDECARS = {
     "time-overflow-early": '{"captured_at": "0001-01-01T00:00:00+05:00"}',
     "nul-in-text": '{"operator": "J\\u0000V"}',
 }
-_SIDECAR_XFAIL: set[str] = set()
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=XFAIL(strict=True, reason="#17: sidecar value accepted or traceback"))
-    if c in _SIDECAR_XFAIL else c for c in SIDECARS
-])
+@pytest.mark.parametrize("case", list(SIDECARS))
 def test_inbox_quarantines_a_scan_whose_sidecar_is_out_of_range(case: str, tmp_path: Path
                                                                   ) -> None:
     from monitor import inbox
