@@ -166,7 +166,7 @@ def _float_nan(p: Path) -> Path:
     arr[3, 4] = np.nan
     arr[5, 6] = np.inf
     out = p / "float.tif"
-    tifffile.imwrite(out, arr)
+    tifffile.imwrite(out, arr, photometric="rgb")
     return out
 
 
