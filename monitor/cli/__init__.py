@@ -23,7 +23,7 @@ import typer
 
 from monitor import __version__
 from monitor.cli import batch, history, inbox, serve, train
-from monitor.cli._options import fail
+from monitor.cli._options import fail, library_warnings_to_stderr
 from monitor.cli.compare import compare
 
 __all__ = ["app", "compare", "fail", "main"]
@@ -43,6 +43,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
+library_warnings_to_stderr()
 history.register(app)
 inbox.register(app)
 batch.register(app)

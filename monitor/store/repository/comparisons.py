@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from monitor import __version__
-from monitor.config import Settings
+from monitor.config import Settings, validate_light
 from monitor.errors import MonitorError
 from monitor.results import Comparison, Light, Region
 from monitor.store.db import Store
@@ -84,7 +84,12 @@ def comparison_inputs(
         (v for v in (baseline.light_elevation, current.light_elevation) if v is not None),
         settings.light_elevation,
     )
-    return Light(float(azimuth), float(elevation)), baseline.px_per_mm
+    # rows stored before the ranges were checked where they enter are checked here
+    azimuth, elevation = validate_light(
+        azimuth, elevation, source=f"scans {baseline.id}/{current.id} or settings"
+    )
+    assert azimuth is not None and elevation is not None
+    return Light(azimuth, elevation), baseline.px_per_mm
 
 
 def cache_key(
@@ -401,10 +406,10 @@ def compare_and_store(
     existing = find_comparison(store, key)
     if existing is not None and not force:
         return StoredComparison(id=existing, reused=True)
-    for scan in (base, cur):
-        if not scan.path.is_file():
-            raise MonitorError(f"stored file of scan {scan.id} is missing: {scan.path}")
-    result = run(base.path, cur.path, light, px_per_mm)
+    # paths from the database are followed only inside objects/, and the bytes are the stored ones
+    base_file = store.verified_file(base.path, base.sha256, f"scan {base.id}")
+    cur_file = store.verified_file(cur.path, cur.sha256, f"scan {cur.id}")
+    result = run(base_file, cur_file, light, px_per_mm)
     staging = store.tmp_dir / f"cmp-{uuid.uuid4().hex}"
     try:
         files: Mapping[str, Path] = {}
