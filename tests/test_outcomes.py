@@ -151,3 +151,14 @@ def test_unchanged_real_surface_under_neighbouring_lamps_gives_at_most_the_measu
         assert c.status == "ok"
         found += len(c.regions)
     assert found <= 1
+
+
+def test_the_floor_and_the_usable_minimum_are_validated_settings() -> None:
+    from monitor.config import load_settings
+    from monitor.errors import MonitorError
+
+    assert load_settings({"MONITOR_MIN_HEIGHT_CHANGE": "0.1"}).min_height_change == 0.1
+    with pytest.raises(MonitorError, match="MONITOR_MIN_HEIGHT_CHANGE"):
+        load_settings({"MONITOR_MIN_HEIGHT_CHANGE": "-1"})
+    with pytest.raises(MonitorError, match="MONITOR_MIN_USABLE_FRACTION"):
+        load_settings({"MONITOR_MIN_USABLE_FRACTION": "1.5"})
