@@ -29,7 +29,13 @@ def _declared() -> set[str]:
     specs = list(project["dependencies"])
     for extra in project.get("optional-dependencies", {}).values():
         specs.extend(extra)
-    return {re.split(r"[<>=!~\[ ;]", s, maxsplit=1)[0].lower().replace("_", "-") for s in specs}
+    names: set[str] = set()
+    for spec in specs:
+        names.add(re.split(r"[<>=!~\[ ;]", spec, maxsplit=1)[0])
+        extras = re.search(r"\[([^\]]+)\]", spec)  # dask[distributed] brings distributed
+        if extras:
+            names.update(e.strip() for e in extras.group(1).split(","))
+    return {n.lower().replace("_", "-") for n in names}
 
 
 def test_every_imported_package_is_declared_with_a_range() -> None:
