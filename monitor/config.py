@@ -50,6 +50,13 @@ class Settings:
     # change detection
     significance_z: float = 6.0  # region seed threshold in noise sigmas (grows to half)
     min_region_frac: float = 0.004  # min region size as a fraction of the long side (squared)
+    # absolute floor of the level of detection, baseline pixel pitch: no region is seeded by
+    # a change smaller than this, however quiet the noise (resampling residue of identical
+    # or near-identical scans); applies to methods measuring in pixels (README, Level of detection)
+    min_height_change: float = 0.05
+    # below this share of the overlap usable (not clipped, masked or too dark) the result is
+    # flagged "insufficient": the comparison cannot tell, it does not say "no change"
+    min_usable_fraction: float = 0.25
     # scheduled runs (`monitor run`, see docs/inbox.md); none of these changes a result
     inbox: str = ""  # empty: <home>/inbox
     reports: str = ""  # empty: <home>/reports
@@ -228,6 +235,8 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "device": lambda v: None if _DEVICE.fullmatch(v) else "must be auto, cpu, mps, cuda or cuda:N",
     "significance_z": _between(0.0, 1e6),
     "min_region_frac": _between(0.0, 1.0),
+    "min_height_change": _at_least(0.0),
+    "min_usable_fraction": lambda v: None if 0.0 <= v <= 1.0 else "must be within 0..1",
     "inbox_settle_s": _at_least(0.0),
     "lock_wait_s": _at_least(0.0),
     "busy_timeout_s": _at_least(0.0),

@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from test_store import fake_write, make_comparison, object_files, write_image
+from test_store import make_comparison, object_files, write_image
 
 from monitor import campaign
 from monitor.config import Settings
 from monitor.errors import MonitorError
+from monitor.pipeline import write_outputs
 from monitor.results import Comparison, Light
 from monitor.store import db, repository
 from monitor.store.models import ComparisonRecord, RegionRecord, Scan
@@ -122,7 +123,7 @@ def test_plan_pairs_consecutive_scans_and_skips_what_is_stored(
     assert [(o.task.slug, o.status, o.reason) for o in skipped] == [
         ("b", "skipped", "1 scan(s): nothing to compare")
     ]
-    stored = repository.compare_and_store(store, "c", lambda *a: make_comparison(), fake_write,
+    stored = repository.compare_and_store(store, "c", lambda *a: make_comparison(), write_outputs,
                                           settings=db_settings)
     tasks2, skipped2 = campaign.plan_campaign(store.home, db_settings, ["c", "a"])
     assert [t.slug for t in tasks2] == ["a", "a"]
@@ -138,7 +139,7 @@ def test_campaign_stores_every_pair_once_and_a_rerun_skips_them(
     store = make_home(tmp_path, db_settings, {f"w{i}": 3 for i in range(4)})
     seen: list[tuple[int, int]] = []
     summary = campaign.run_campaign(store.home, db_settings, client=client, run=FakeRun(),
-                                    write=fake_write,
+                                    write=write_outputs,
                                     progress=lambda i, n, _o: seen.append((i, n)))
     assert summary.counts == {"done": 8, "skipped": 0, "failed": 0}
     assert seen == [(i, 8) for i in range(1, 9)]
@@ -153,7 +154,7 @@ def test_campaign_stores_every_pair_once_and_a_rerun_skips_them(
     assert object_files(store.home) == referenced(store) & object_files(store.home)
 
     again = campaign.run_campaign(store.home, db_settings, client=client, run=FakeRun(),
-                                  write=fake_write)
+                                  write=write_outputs)
     assert again.counts == {"done": 0, "skipped": 8, "failed": 0}
     assert counts(store)["comparison"] == 8
     store.engine.dispose()
@@ -165,7 +166,7 @@ def test_bad_pairs_fail_with_their_reason_and_the_rest_is_stored(
     store = make_home(tmp_path, db_settings, {"good": 2, "bad": 2})
     bad_scan = repository.list_scans(store, "bad")[-1]
     summary = campaign.run_campaign(
-        store.home, db_settings, client=client, write=fake_write,
+        store.home, db_settings, client=client, write=write_outputs,
         run=FakeRun(bad=frozenset({bad_scan.path.name})),
     )
     assert summary.counts == {"done": 1, "skipped": 0, "failed": 1}
@@ -199,7 +200,7 @@ def test_a_worker_killed_mid_comparison_does_not_stop_the_campaign(
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
-    summary = campaign.run_campaign(store.home, db_settings, client=client, write=fake_write,
+    summary = campaign.run_campaign(store.home, db_settings, client=client, write=write_outputs,
                                     run=FakeRun(marker_dir=str(markers), delay_s=0.2))
     thread.join(5)
     assert killed, "the victim's comparison never started"
@@ -218,12 +219,12 @@ def test_campaign_on_a_fresh_local_cluster_with_one_worker(
 ) -> None:
     store = make_home(tmp_path, db_settings, {"solo": 3})
     summary = campaign.run_campaign(store.home, db_settings, workers=1, run=FakeRun(),
-                                    write=fake_write)
+                                    write=write_outputs)
     assert summary.counts["done"] == 2 and summary.workers == 1
     assert summary.comparisons_per_minute > 0
     with pytest.raises(MonitorError, match="workers"):
         campaign.run_campaign(store.home, db_settings.replace(method="other"), workers=0,
-                              run=FakeRun(), write=fake_write)
+                              run=FakeRun(), write=write_outputs)
     store.engine.dispose()
 
 
@@ -252,7 +253,7 @@ def test_a_pair_that_kills_every_worker_is_reported_failed_and_the_rest_is_store
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
             campaign.dask_client(2) as own:
         summary = campaign.run_campaign(store.home, settings, client=own,
-                                        run=SuicidalRun(doomed), write=fake_write)
+                                        run=SuicidalRun(doomed), write=write_outputs)
     (failed,) = summary.failures
     assert failed.task.slug == "doomed" and "worker died" in failed.reason
     # the fine pairs are stored, once each; one may be reported "skipped" when the worker

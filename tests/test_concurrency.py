@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from test_store import fake_write, make_comparison, object_files, write_image
+from test_store import make_comparison, object_files, write_image
 
 from monitor.config import Settings
+from monitor.pipeline import write_outputs
 from monitor.results import Comparison, Light
 from monitor.store import db, repository
 from monitor.store.models import ComparisonRecord, RegionRecord, Scan
@@ -72,7 +73,7 @@ def test_two_workers_comparing_the_same_pair_store_it_once(
         barrier.wait()  # both have looked the request up and found nothing
         return make_comparison()
 
-    results = both(lambda: repository.compare_and_store(store, "w", run, fake_write,
+    results = both(lambda: repository.compare_and_store(store, "w", run, write_outputs,
                                                         settings=db_settings))
     assert results[0].id == results[1].id  # both callers hold the one stored row
     assert sorted(r.reused for r in results) == [False, True]

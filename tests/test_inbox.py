@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from test_store import fake_write, make_comparison, write_image
+from test_store import make_comparison, write_image
 
 from monitor import inbox, synth
 from monitor.config import Settings
 from monitor.errors import MonitorError
+from monitor.pipeline import write_outputs
 from monitor.results import Comparison, Light, Region
 from monitor.store import db, repository
 from monitor.store.models import ComparisonRecord, RegionRecord, Scan
@@ -98,7 +99,7 @@ def fake_pass(store: db.Store, box: Path, tmp_path: Path,
               ) -> inbox.RunSummary:
     """A pass with a stand-in comparison and output writer (reports are real)."""
     return inbox.process_inbox(store, box, tmp_path / "rep", settings or SETTINGS, run=run,
-                               write=fake_write)
+                               write=write_outputs)
 
 
 def sha(path: Path) -> str:
@@ -529,7 +530,7 @@ def test_remove_scan_refuses_used_scans_and_keeps_shared_files(tmp_path: Path) -
         for i, img in enumerate(images)
     ]
     shared = repository.ingest_scan(store, "v", images[2]).scan
-    repository.compare_and_store(store, "w", lambda *a: make_comparison(), fake_write,
+    repository.compare_and_store(store, "w", lambda *a: make_comparison(), write_outputs,
                                  baseline=str(scans[0].id), current=str(scans[1].id))
     with pytest.raises(MonitorError, match="used by comparison"):
         repository.remove_scan(store, scans[1].id)

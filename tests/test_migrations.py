@@ -12,10 +12,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from test_store import fake_write, make_comparison, write_image
+from test_store import make_comparison, write_image
 
 from monitor.config import Settings
 from monitor.errors import MonitorError
+from monitor.pipeline import write_outputs
 from monitor.store import db, repository
 from monitor.store.models import Base
 
@@ -78,7 +79,7 @@ def test_downgrade_and_upgrade_keep_a_populated_database(
             write_image(tmp_path / f"{i}.png", i),
             repository.ScanMeta(captured_at=datetime(2024, month, 1, tzinfo=UTC), px_per_mm=4.0),
         )
-    stored = repository.compare_and_store(store, "w", lambda *a: make_comparison(), fake_write)
+    stored = repository.compare_and_store(store, "w", lambda *a: make_comparison(), write_outputs)
     before_rows = _dump(store.engine)
     before_detail = repository.comparison_detail(store, stored.id)
     before_history = repository.history(store, "w")

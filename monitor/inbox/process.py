@@ -84,6 +84,16 @@ class _Pass:
         self.results: list[ItemResult] = []
         self.done = 0
         self.seen: set[tuple[str, str]] = set()  # (slug, sha256) of files hashed in this pass
+        self._fingerprint: dict[str, object] | None = None
+
+    @property
+    def fingerprint(self) -> dict[str, object]:
+        """Device and weights' hash for the cache key (computed once per pass)."""
+        if self._fingerprint is None:
+            from monitor.pipeline import result_fingerprint
+
+            self._fingerprint = result_fingerprint(self.settings)
+        return self._fingerprint
 
     def _tick(self, label: str) -> None:
         self.done += 1
@@ -206,6 +216,7 @@ class _Pass:
             stored = repository.compare_and_store(
                 self.store, slug, run, self.write, settings=self.settings,
                 baseline=str(previous.id), current=str(scan.id),
+                fingerprint=self.fingerprint,
             )
         except MonitorError as exc:
             if ran:

@@ -39,7 +39,7 @@ import PIL.ImageFile
 from monitor import __version__
 from monitor.errors import MonitorError
 from monitor.report.charts import history_chart_png
-from monitor.results import Region
+from monitor.results import Region, height_units
 from monitor.store.db import Store
 from monitor.store.repository import (
     ArtworkHistory,
@@ -276,7 +276,7 @@ def _region_rows(detail: ComparisonDetail) -> list[dict[str, str]]:
     rows = []
     for r in detail.regions:
         pmm = peak_mm(r.peak, detail.method, detail.px_per_mm)
-        unit = "px" if detail.method == "photometric" else "rel."
+        unit = height_units(detail.method, detail.model_id)
         peak = f"{r.peak:+.3g}\u00a0{unit}" + (
             f" ({pmm:+.2g}\u00a0mm)" if pmm is not None else ""
         )
@@ -379,7 +379,8 @@ def build_context(
             "thumb": uri(thumb),
         }
 
-    units = "baseline pixel pitch" if detail.method == "photometric" else "relative units"
+    in_px = height_units(detail.method, detail.model_id) == "px"
+    units = "baseline pixel pitch" if in_px else "relative units"
     artwork = {
         "slug": art.slug,
         "title": display_text(art.title),

@@ -99,6 +99,7 @@ def cache_key(
     light: Light,
     px_per_mm: float | None,
     software_version: str = __version__,
+    fingerprint: Mapping[str, object] | None = None,
 ) -> str:
     """Key of a comparison request: same key, same result.
 
@@ -112,6 +113,10 @@ def cache_key(
         What the comparison runs with.
     software_version
         Version of monitor.
+    fingerprint
+        What else decides the numbers: the resolved device and the weights'
+        hash (:func:`monitor.pipeline.result_fingerprint`); the caller computes
+        it, since the store never imports the algorithms.
 
     Returns
     -------
@@ -127,6 +132,7 @@ def cache_key(
         "light": [light.azimuth_deg, light.elevation_deg],
         "px_per_mm": px_per_mm,
         "software_version": software_version,
+        "fingerprint": dict(fingerprint or {}),
     }
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -372,6 +378,7 @@ def compare_and_store(
     baseline: str | None = None,
     current: str | None = None,
     force: bool = False,
+    fingerprint: Mapping[str, object] | None = None,
 ) -> StoredComparison:
     """Compare two stored scans of an artwork and store the result, or reuse a stored one.
 
@@ -392,6 +399,8 @@ def compare_and_store(
         Scan references (see :func:`select_pair`); default: newest vs previous.
     force
         Recompute and replace even when the same request is stored.
+    fingerprint
+        Device and weights' hash (enter the cache key, see :func:`cache_key`).
 
     Returns
     -------
@@ -402,7 +411,7 @@ def compare_and_store(
     settings = settings or Settings()
     base, cur = select_pair(store, slug, baseline, current)
     light, px_per_mm = comparison_inputs(base, cur, settings)
-    key = cache_key(base, cur, settings, light, px_per_mm)
+    key = cache_key(base, cur, settings, light, px_per_mm, fingerprint=fingerprint)
     existing = find_comparison(store, key)
     if existing is not None and not force:
         return StoredComparison(id=existing, reused=True)
