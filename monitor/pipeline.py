@@ -28,10 +28,10 @@ from monitor.config import Settings
 from monitor.depth.base import get_estimator, select_device
 from monitor.errors import MonitorError
 from monitor.io import analysis_scale, downsample, read_image, to_linear, write_float_tiff
-from monitor.regions import find_regions
+from monitor.regions import find_appearance_regions, find_outline, find_regions
 from monitor.registration import register, registration_to_dict, warp_to_baseline
-from monitor.report.figures import heatmap_png, overlay_png
-from monitor.results import Comparison, Light, StageTiming
+from monitor.report.figures import colour_limit, heatmap_png, overlay_png
+from monitor.results import Comparison, Light, Outline, StageTiming
 
 Progress = Callable[[str, float], None]
 
@@ -163,6 +163,11 @@ def compare(
         regions = find_regions(
             change, z=settings.significance_z, min_diameter_frac=min_frac, px_per_mm=px_per_mm
         )
+        appearance = find_appearance_regions(
+            change, min_diameter_frac=min_frac, px_per_mm=px_per_mm
+        )
+        small_outline = find_outline(preview)
+        outline = Outline(tuple(v / s for v in small_outline.bbox), small_outline.source)  # type: ignore[arg-type]
 
     params: dict[str, object] = {
         "method": settings.method,
@@ -188,6 +193,8 @@ def compare(
         software_version=__version__,
         px_per_mm=px_per_mm,
         preview=preview,
+        appearance_regions=appearance,
+        outline=outline,
     )
 
 
@@ -213,12 +220,43 @@ def full_resolution_change(comparison: Comparison) -> np.ndarray:
     return out
 
 
+def level_of_detection(comparison: Comparison) -> float:
+    """Smallest significant change of a comparison: ``significance_z`` x the noise level.
+
+    In the change map's units (baseline pixel pitch for photometric / pair).
+    """
+    z = float(comparison.params.get("significance_z", 6.0) or 6.0)  # type: ignore[arg-type]
+    return z * float(comparison.change.noise_sigma)
+
+
+def display_units(method: str, px_per_mm: float | None) -> tuple[str, str, float]:
+    """How heights of ``method`` are shown: (kind, unit label, factor from map units).
+
+    Photometric and pair heights are in baseline pixel pitch: mm when the scale
+    is known (factor ``1 / px_per_mm``), else px; depth-difference heights
+    are relative and stay so.
+
+    Examples
+    --------
+    >>> display_units("photometric", 4.0)
+    ('height', 'mm', 0.25)
+    >>> display_units("depth", 4.0)
+    ('height', 'rel.', 1.0)
+    """
+    if method in ("photometric", "pair"):
+        if px_per_mm:
+            return "height", "mm", 1.0 / px_per_mm
+        return "height", "px", 1.0
+    return "height", "rel.", 1.0
+
+
 def summary(comparison: Comparison) -> dict[str, object]:
     """JSON-ready summary: the contract of ``regions.json``."""
     reg = comparison.registration
     change = comparison.change
     bulges = [r for r in comparison.regions if r.polarity == "bulge"]
     recessions = [r for r in comparison.regions if r.polarity == "recession"]
+    in_px = change.method in ("photometric", "pair")
     return {
         "software": {"name": "monitor", "version": comparison.software_version},
         "baseline": comparison.baseline_path,
@@ -241,8 +279,17 @@ def summary(comparison: Comparison) -> dict[str, object]:
             "matches": reg.n_matches,
             "rmse_px": reg.rmse_px,
         },
-        "counts": {"bulge": len(bulges), "recession": len(recessions)},
-        "regions": [r.to_dict() for r in comparison.regions],
+        "level_of_detection": level_of_detection(comparison),
+        "level_of_detection_mm": None
+        if comparison.px_per_mm is None or not in_px
+        else level_of_detection(comparison) / comparison.px_per_mm,
+        "outline": None if comparison.outline is None
+        else comparison.outline.to_dict(comparison.px_per_mm),
+        "counts": {"bulge": len(bulges), "recession": len(recessions),
+                   "appearance": len(comparison.appearance_regions)},
+        "regions": [r.to_dict(comparison.px_per_mm, height_in_px=in_px)
+                    for r in comparison.regions],
+        "appearance": [a.to_dict(comparison.px_per_mm) for a in comparison.appearance_regions],
         "params": comparison.params,
         "timings": [asdict(t) for t in comparison.timings],
     }
@@ -269,16 +316,23 @@ def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path
         (tmp / "registration.json").write_text(json.dumps(reg_dict, indent=2) + "\n")
         write_float_tiff(tmp / "change.tif", full_resolution_change(comparison))
         change = comparison.change
-        units = "px" if change.method in ("photometric", "pair") else "rel."
+        values, units, factor = display_units(change.method, comparison.px_per_mm)
+        lod = level_of_detection(comparison) * factor
         heatmap_png(
-            change.height,
+            change.height * factor,
             tmp / "heatmap.png",
             units=units,
             title=f"height change ({change.method})",
+            vmax=colour_limit([r.peak * factor for r in comparison.regions], lod),
+            lod=lod,
             px_per_mm=None if comparison.px_per_mm is None else comparison.px_per_mm * change.scale,
+            regions=comparison.regions,
+            appearance=comparison.appearance_regions,
+            region_scale=change.scale,
         )
         overlay_png(comparison.preview, comparison.regions, tmp / "overlay.png",
-                    scale=change.scale)
+                    scale=change.scale, appearance=comparison.appearance_regions,
+                    px_per_mm=comparison.px_per_mm, width_in=7.0)
         if not out.exists():
             os.rename(tmp, out)  # one atomic step: the folder appears complete
         else:
