@@ -26,7 +26,7 @@ def history_chart_png(
     path: str | Path,
     *,
     highlight: int | None = None,
-    size_in: tuple[float, float] = (7.0, 2.6),
+    size_in: tuple[float, float] = (7.0, 1.9),
     dpi: int = 150,
 ) -> Path:
     """Plot changed area (bars, left axis) and largest absolute peak (line, right axis).

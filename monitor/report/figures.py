@@ -608,7 +608,7 @@ def closeup_png(
         raise MonitorError(f"closeup_png: limit must be positive, got {limit}")
     out = _check_out(path)
     rows, cols = b.shape[:2]
-    gap, top = 0.08, 0.22
+    gap, top = 0.08, 0.36
     panel_w = (width_in - 2 * gap) / 3
     panel_h = min(panel_w * rows / cols, 2.2)
     panel_w_used = panel_h * cols / rows if panel_w * rows / cols > 2.2 else panel_w
