@@ -462,6 +462,32 @@ def build_context(
         "first comparison of this work" if len(hist.entries) <= 1
         else f"changed area {hist.trend} over {len(hist.entries)} comparisons"
     )
+    if len(hist.entries) > 1 and getattr(hist, "summary", ""):
+        since = f"{since}; the work overall: {hist.summary}"
+    by_track: dict[int, list[Any]] = {}
+    for point in getattr(hist, "tracks", ()):
+        by_track.setdefault(point.track, []).append(point)
+    tracked = []
+    for number, points in sorted(by_track.items()):
+        here = [p for p in points if p.comparison_id == detail.id]
+        if len(points) < 2 or not here:
+            continue
+        first, last = points[0], points[-1]
+
+        def size(p: Any) -> str:
+            return _area(p.area_px, p.area_mm2)
+
+        tracked.append({
+            "track": number,
+            "number": here[0].number,
+            "first": f"{first.captured_at:%Y-%m-%d}",
+            "first_area": size(first),
+            "last": f"{last.captured_at:%Y-%m-%d}",
+            "last_area": size(last),
+            "peak": _fmt(last.peak_mm, 2) + " mm" if last.peak_mm is not None
+            else _fmt(last.peak),
+            "seen": len(points),
+        })
     history_rows = [
         {
             "id": e.comparison_id,
@@ -582,6 +608,7 @@ def build_context(
         ),
         "history": history_rows,
         "since": since,
+        "tracked": tracked,
         "trend": hist.trend,
         "units": units,
         "method": {
@@ -802,8 +829,15 @@ def _figures(
                 width_in=3.45,
             )
     # one comparison makes no trend: a single bar would only take room from the findings
+    tracks: dict[int, list[tuple[datetime, float]]] = {}
+    for point in getattr(hist, "tracks", ()):
+        area = point.area_mm2 if point.area_mm2 is not None else point.area_px
+        tracks.setdefault(point.track, []).append((point.captured_at, float(area)))
+    followed = {t: pts for t, pts in tracks.items() if len(pts) >= 2}
     figures["history"] = (
-        history_chart_png(hist, folder / "history.png", highlight=detail.id)
+        history_chart_png(hist, folder / "history.png", highlight=detail.id,
+                          series={e.comparison_id: e.series for e in hist.entries},
+                          tracks=followed or None)
         if len(hist.entries) >= 2 else None
     )
     extra = {"appearance": stored.get("appearance") or [], "outline": stored.get("outline"),
@@ -843,7 +877,13 @@ def write_report(
     staging = store.tmp_dir / f"report-{uuid.uuid4().hex}"
     staging.mkdir(parents=True)
     try:
-        figures, extra = _figures(detail, hist, staging, _stored_summary(detail))
+        stored = _stored_summary(detail)
+        # the store's own records come first; regions.json covers comparisons stored before them
+        if detail.appearance:
+            stored["appearance"] = [a.to_dict(detail.px_per_mm) for a in detail.appearance]
+        if detail.outline is not None:
+            stored["outline"] = detail.outline.to_dict(detail.px_per_mm)
+        figures, extra = _figures(detail, hist, staging, stored)
         context = build_context(detail, hist, figures, now or datetime.now(UTC), extra)
         html = render_html(context, templates)
         fetcher = StoreURLFetcher([templates, store.objects_dir, staging])

@@ -190,7 +190,7 @@ class ComparisonRecord(Base):
     condition: Mapped[str | None] = mapped_column(Text)
     recommendations: Mapped[str | None] = mapped_column(Text)
     # the work's outline in the baseline, (x0, y0, x1, y1) px, and where it came from
-    outline: Mapped[list[float] | None] = mapped_column(JSON)
+    outline: Mapped[list[float] | None] = mapped_column(JSON(none_as_null=True))
     outline_source: Mapped[str | None] = mapped_column(String(16))
 
     artwork: Mapped[Artwork] = relationship()
