@@ -826,7 +826,7 @@ def _figures(
                 before, after, change[y0:y1, x0:x1], folder / f"{key}.jpg", limit=limit,
                 lod=lod, units=units, label=label, px_per_mm=detail.px_per_mm,
                 box=(bbox[0] - x0, bbox[1] - y0, bbox[2] - x0, bbox[3] - y0),
-                width_in=3.45,
+                width_in=3.25,
             )
     # one comparison makes no trend: a single bar would only take room from the findings
     tracks: dict[int, list[tuple[datetime, float]]] = {}
