@@ -6,7 +6,8 @@ One module per command group, each with a ``register(app)``:
 - :mod:`monitor.cli.history` -- ``init``, ``db``, ``artwork``, ``ingest``,
   ``history``, ``report``, ``verify``, ``gc``;
 - :mod:`monitor.cli.inbox` -- ``run``, ``schedule``;
-- :mod:`monitor.cli.train` -- ``train``.
+- :mod:`monitor.cli.train` -- ``train``;
+- :mod:`monitor.cli.serve` -- ``serve`` (the web viewer).
 
 :mod:`monitor.cli._options` holds the shared options (home, output format,
 light, device) and the one error handler: every command prints
@@ -22,7 +23,7 @@ from typing import Annotated
 import typer
 
 from monitor import __version__
-from monitor.cli import history, inbox, train
+from monitor.cli import history, inbox, serve, train
 from monitor.cli._options import fail
 from monitor.cli.compare import compare
 
@@ -68,6 +69,7 @@ def version() -> None:
 history.register(app)
 inbox.register(app)
 train.register(app)
+serve.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry

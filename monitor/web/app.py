@@ -41,11 +41,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+import monitor.web.queries as queries
+import monitor.web.tiles as tiles
 from monitor.config import Settings, load_settings
 from monitor.errors import MonitorError
 from monitor.store import db, repository
 from monitor.store.repository import ComparisonDetail, ScanInfo
-from monitor.web import queries, tiles
 from monitor.web.queries import NotFound, Refused
 
 log = logging.getLogger(__name__)
