@@ -330,6 +330,8 @@ def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path
             appearance=comparison.appearance_regions,
             region_scale=change.scale,
         )
+        if comparison.preview is None:
+            raise MonitorError("comparison has no preview image for the overlay")
         overlay_png(comparison.preview, comparison.regions, tmp / "overlay.png",
                     scale=change.scale, appearance=comparison.appearance_regions,
                     px_per_mm=comparison.px_per_mm, width_in=7.0)

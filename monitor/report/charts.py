@@ -17,7 +17,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
 from monitor.errors import MonitorError
-from monitor.store.repository import ArtworkHistory
+from monitor.store.repository import ArtworkHistory, HistoryEntry
 
 AREA_COLOUR = "#3a6ea5"
 PEAK_COLOUR = "#c0392b"
@@ -75,8 +75,8 @@ def history_chart_png(
     use_mm = hist.trend_units == "mm2"
     unit = "mm²" if use_mm else "px²"
 
-    def area(e: object) -> float:
-        mm = getattr(e, "changed_area_mm2", None)
+    def area(e: HistoryEntry) -> float:
+        mm = e.changed_area_mm2
         return float(mm) if use_mm and mm is not None else float(e.changed_area_px)
 
     dates: list[datetime] = [e.current_captured_at for e in entries]

@@ -25,6 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.text import Text
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 from PIL import Image as PILImage
 
@@ -75,9 +76,12 @@ def _magnification(shape: tuple[int, int], max_px: int) -> float:
 def _save(fig: Figure, path: Path, *, dpi: int = DPI) -> Path:
     FigureCanvasAgg(fig)  # attach an Agg canvas; no pyplot, no global backend
     fmt = "jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "png"
-    extra = {"pil_kwargs": {"quality": JPEG_QUALITY, "optimize": True}} if fmt == "jpeg" else {}
+    pil_kwargs = {"quality": JPEG_QUALITY, "optimize": True} if fmt == "jpeg" else None
     try:
-        fig.savefig(path, dpi=dpi, format=fmt, **extra)
+        if pil_kwargs is None:
+            fig.savefig(path, dpi=dpi, format=fmt)
+        else:
+            fig.savefig(path, dpi=dpi, format=fmt, pil_kwargs=pil_kwargs)
     except OSError as exc:
         raise MonitorError(f"cannot write {path}: {exc}") from exc
     return path
@@ -192,13 +196,13 @@ def change_colormap(limit: float, lod: float | None, n: int = 512) -> ListedColo
     colours = base(0.5 + 0.5 * np.sign(values) * strength)
     if lod is not None and lod > 0:
         colours[np.abs(values) < lod] = (0.95, 0.95, 0.95, 1.0)
-    return ListedColormap(colours).with_extremes(bad=NAN_COLOR)
+    return ListedColormap(colours, bad=NAN_COLOR)
 
 
 def _print_text(fig: Figure) -> None:
     """Check the figure's text stays readable in print (>= MIN_PT at its print size)."""
-    for text in fig.findobj(lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text")):
-        if text.get_text() and text.get_fontsize() < MIN_PT - 1e-6:  # pragma: no cover
+    for text in fig.findobj(Text):
+        if text.get_text() and float(text.get_fontsize()) < MIN_PT - 1e-6:  # pragma: no cover
             raise MonitorError(f"figure text below {MIN_PT} pt: {text.get_text()!r}")
 
 
@@ -469,7 +473,7 @@ def overlay_png(
         fig_h_px = img_h + strip
         fig = Figure(figsize=(img_w / DPI, fig_h_px / DPI), dpi=DPI, facecolor="white")
         ax = fig.add_axes((0, strip / fig_h_px, 1, img_h / fig_h_px))
-        font_pt = 12 if max(img_w, img_h) < 1000 else 14
+        font_pt = 12.0 if max(img_w, img_h) < 1000 else 14.0
         legend_pt = 9.0
         px_per_full = img_w / full_w  # figure pixels per full-resolution pixel
         legend_y = (strip / 2) / fig_h_px

@@ -318,7 +318,7 @@ def _appearance_rows(
 ) -> list[dict[str, Any]]:
     rows = []
     for a in appearance:
-        region = _Located(tuple(a["centroid"]))  # type: ignore[arg-type]
+        region = _Located((float(a["centroid"][0]), float(a["centroid"][1])))
         name, meaning = FINDING_WORDS.get(str(a["kind"]), FINDING_WORDS["discoloration"])
         rows.append(
             {
@@ -462,7 +462,7 @@ def build_context(
         "first comparison of this work" if len(hist.entries) <= 1
         else f"changed area {hist.trend} over {len(hist.entries)} comparisons"
     )
-    if len(hist.entries) > 1 and getattr(hist, "summary", ""):
+    if len(hist.entries) > 1 and hist.summary:
         since = f"{since}; the work overall: {hist.summary}"
     by_track: dict[int, list[Any]] = {}
     for point in getattr(hist, "tracks", ()):
