@@ -53,9 +53,15 @@ def test_loan_fields_annotate_and_show(tmp_path: Path) -> None:
     assert code == 1 and "YYYY-MM-DD" in err
     code, _out, err = invoke(home, "comparison", "annotate", "999", "--examiner", "x")
     assert code == 1 and "no comparison 999" in err
+    # the user sets the work's edges: locations are then measured from them
+    ok_json(home, "comparison", "annotate", str(cid), "--outline", "4,2,60,46")
+    code, _out, err = invoke(home, "comparison", "annotate", str(cid), "--outline", "4,2,99,46")
+    assert code == 1 and "leaves the baseline image" in err
     store = db.open_store(home)
     detail = repository.comparison_detail(store, cid)
     assert detail.annotation.recommendations == "Fit for travel."
+    assert detail.outline is not None and detail.outline.source == "user"
+    assert detail.outline.bbox == (4.0, 2.0, 60.0, 46.0)
     assert detail.artwork.exhibition == "Operation Night Watch"
 
 

@@ -543,6 +543,10 @@ def comparison_annotate(
     recommendations: Annotated[
         str | None, typer.Option(help="Recommendations (handling, display, treatment).")
     ] = None,
+    outline: Annotated[
+        str | None, typer.Option(help="The work's edges in the baseline, X0,Y0,X1,Y1 in "
+                                 "baseline pixels (default: found in the baseline).")
+    ] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -555,9 +559,17 @@ def comparison_annotate(
     """
     with handled():
         _settings, store = _open(home)
+        box = None
+        if outline is not None:
+            try:
+                x0, y0, x1, y1 = (float(v) for v in outline.split(","))
+            except ValueError:
+                raise MonitorError(f"--outline needs X0,Y0,X1,Y1, got {outline!r}") from None
+            box = (x0, y0, x1, y1)
         note = repository.annotate_comparison(
             store, comparison_id, examiner=examiner, examined_at=examined_at,
             conditions=conditions, condition=condition, recommendations=recommendations,
+            outline=box,
         )
     if as_json:
         echo_json({"comparison_id": comparison_id, **note.to_dict()})

@@ -447,7 +447,13 @@ def check_order(baseline: ScanInfo, current: ScanInfo, *, allow_reversed: bool =
     )
 
 
-def annotate_comparison(store: Store, comparison_id: int, **fields: str | None) -> Annotation:
+def annotate_comparison(
+    store: Store,
+    comparison_id: int,
+    *,
+    outline: tuple[float, float, float, float] | None = None,
+    **fields: str | None,
+) -> Annotation:
     """Record the examiner's words on a comparison (fields not given are kept).
 
     Parameters
@@ -460,6 +466,9 @@ def annotate_comparison(store: Store, comparison_id: int, **fields: str | None) 
         Any of ``examiner``, ``examined_at`` (YYYY-MM-DD), ``conditions``,
         ``condition``, ``recommendations``; ``None`` keeps the stored value,
         an empty string clears it.
+    outline
+        The work's edges in the baseline, ``(x0, y0, x1, y1)`` baseline pixels,
+        set by the user (locations in the report are then measured from it).
 
     Returns
     -------
@@ -486,6 +495,10 @@ def annotate_comparison(store: Store, comparison_id: int, **fields: str | None) 
                     f"examined_at must be a date YYYY-MM-DD, got {value!r}"
                 ) from None
         clean[name] = text
+    if outline is not None:
+        x0, y0, x1, y1 = (float(v) for v in outline)
+        if not all(math.isfinite(v) and v >= 0 for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0:
+            raise MonitorError(f"outline must be x0,y0,x1,y1 with x0 < x1, y0 < y1, got {outline}")
     try:
         with Session(store.engine) as session, session.begin():
             row = session.get(ComparisonRecord, comparison_id)
@@ -493,6 +506,15 @@ def annotate_comparison(store: Store, comparison_id: int, **fields: str | None) 
                 raise MonitorError(f"no comparison {comparison_id}")
             for name, value in clean.items():
                 setattr(row, name, value)
+            if outline is not None:
+                scan = row.baseline_scan
+                if x1 > scan.width or y1 > scan.height:
+                    raise MonitorError(
+                        f"outline {outline} leaves the baseline image ({scan.width} x "
+                        f"{scan.height} px)"
+                    )
+                row.outline = [x0, y0, x1, y1]
+                row.outline_source = "user"
             session.flush()
             return _annotation_of(row)
     except SQLAlchemyError as exc:
