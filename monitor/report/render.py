@@ -3,10 +3,13 @@
 The HTML comes from ``templates/report.html.j2`` (autoescape on: artwork
 metadata is text, never markup) and ``templates/report.css`` (A4 portrait,
 page numbers from CSS ``@page`` counters). Figures are written to a staging
-folder inside the data home; WeasyPrint fetches resources only through
+folder beside the output (the data home may be read-only); WeasyPrint fetches resources only through
 :class:`StoreURLFetcher`, which serves plain files from the templates folder,
 the store's ``objects/`` and that staging folder, and refuses everything else
-(other files, ``data:``, ``http(s):`` ...).
+(other files, ``data:``, ``http(s):`` ...). Every path taken from the
+database goes through :meth:`monitor.store.db.Store.stored_file` first and
+is refused unless it lies in the store. Metadata text is bounded and made
+breakable (:func:`display_text`) so that layout time stays bounded.
 
 The templates folder is the repository's top-level ``templates/``; an
 installed (non-editable) package finds it through ``MONITOR_TEMPLATES``.
@@ -18,7 +21,9 @@ import json
 import logging
 import mimetypes
 import os
+import re
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -250,6 +255,54 @@ def region_location(
     else:
         where = f"{100 * x / w:.0f}%{nb}from left, {100 * y / h:.0f}%{nb}from top"
     return f"{zone}; {where}"
+
+
+#: Characters of a free-text field (notes) shown in the report; the rest stays in the database.
+NOTES_SHOWN_CHARS = 3000
+#: Other metadata (title, artist, camera...) is cut at this length in the report.
+FIELD_SHOWN_CHARS = 500
+#: Longest run of characters without a break opportunity the layout is given.
+_RUN_CHARS = 24
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LONG_RUN = re.compile(rf"[^\s\u200b]{{{_RUN_CHARS}}}")
+
+
+def display_text(value: str | None, limit: int = FIELD_SHOWN_CHARS) -> str | None:
+    """Metadata text as the report shows it: bounded, breakable, without control characters.
+
+    The layout engine's cost grows faster than linearly with an unbroken run
+    of characters (a 3,000-character word in a table cell took a minute), so
+    text is cut at ``limit`` characters (saying how many more are stored) and
+    a zero-width space is put after every 24 characters without a space.
+    What is shown is still plain text: the template escapes it.
+
+    Parameters
+    ----------
+    value
+        Stored text, or None.
+    limit
+        Characters shown at most.
+
+    Returns
+    -------
+    str or None
+        The text to show (None stays None).
+
+    Examples
+    --------
+    >>> display_text("a" * 30).count("\u200b")
+    1
+    >>> display_text("x" * 10, limit=4)
+    'xxxx… (6 more characters in the database)'
+    """
+    if value is None:
+        return None
+    text = _CONTROL.sub("", value)
+    cut = ""
+    if len(text) > limit:
+        cut = f"… ({len(text) - limit:,} more characters in the database)"
+        text = text[:limit]
+    return _LONG_RUN.sub(lambda m: m.group(0) + "\u200b", text) + cut
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -520,11 +573,11 @@ def build_context(
             "size": f"{scan.width} × {scan.height} px",
             "scale": f"{scan.px_per_mm:g} px/mm" if scan.px_per_mm else "not recorded",
             "light": light,
-            "camera": scan.camera,
-            "operator": scan.operator,
-            "notes": scan.notes,
+            "camera": display_text(scan.camera),
+            "operator": display_text(scan.operator),
+            "notes": display_text(scan.notes, NOTES_SHOWN_CHARS),
             "sha256": scan.sha256[:16],
-            "original_name": scan.original_name,
+            "original_name": display_text(scan.original_name),
             "thumb": _uri(figures.get(thumb)),
         }
 
@@ -533,11 +586,21 @@ def build_context(
 
     def loan(name: str) -> str | None:
         value = getattr(art, name, None)
-        return str(value) if value not in (None, "") else None
+        return display_text(str(value)) if value not in (None, "") else None
 
     def noted(name: str) -> str | None:
         value = getattr(note, name, None) if note is not None else None
-        return str(value) if value not in (None, "") else None
+        return display_text(str(value), NOTES_SHOWN_CHARS) if value not in (None, "") else None
+
+    artwork = {
+        "slug": art.slug,
+        "title": display_text(art.title),
+        "artist": display_text(art.artist),
+        "date": display_text(art.date),
+        "medium": display_text(art.medium),
+        "location": display_text(art.location),
+        "notes": display_text(art.notes, NOTES_SHOWN_CHARS),
+    }
 
     examined = noted("examined_at") or detail.current.captured_at.strftime("%Y-%m-%d")
     scale_text = (f"{detail.px_per_mm:g} px/mm (heights and sizes in mm)" if detail.px_per_mm
@@ -548,8 +611,8 @@ def build_context(
     appearance_rows = _appearance_rows(detail, appearance, outline, figures)
     heat_units = extra.get("units", "px")
     return {
-        "title": art.title,
-        "artwork": art,
+        "title": artwork["title"],
+        "artwork": artwork,
         "dimensions": dimensions,
         "comparison_id": detail.id,
         "generated_at": generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -704,10 +767,22 @@ def _quiet_weasyprint() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _stored_summary(detail: ComparisonDetail) -> dict[str, Any]:
+def _artifact(store: Store, detail: ComparisonDetail, name: str) -> Path | None:
+    """A comparison's stored file, checked to lie in the store and to hold its bytes; or None."""
+    path = detail.artifacts.get(name)
+    if path is None:
+        return None
+    what = f"artifact {name} of comparison {detail.id}"
+    path = store.stored_file(path, what)
+    if not path.is_file():
+        return None
+    return store.verified_file(path, None, what)
+
+
+def _stored_summary(store: Store, detail: ComparisonDetail) -> dict[str, Any]:
     """The comparison's ``regions.json`` (appearance findings, outline, LoD), or {}."""
-    path = detail.artifacts.get("regions.json")
-    if path is None or not path.is_file():
+    path = _artifact(store, detail, "regions.json")
+    if path is None:
         return {}
     try:
         data = json.loads(path.read_text())
@@ -751,7 +826,8 @@ def _crop_box(bbox: Sequence[float], width: int, height: int, margin: float = 1.
 
 
 def _figures(
-    detail: ComparisonDetail, hist: ArtworkHistory, folder: Path, stored: Mapping[str, Any]
+    store: Store, detail: ComparisonDetail, hist: ArtworkHistory, folder: Path,
+    stored: Mapping[str, Any],
 ) -> tuple[dict[str, Path | None], dict[str, Any]]:
     import cv2  # below the report layer: image resampling only
 
@@ -767,8 +843,10 @@ def _figures(
     figures: dict[str, Path | None] = {}
     images: dict[str, Any] = {}
     for name, scan in (("baseline_thumb", detail.baseline), ("current_thumb", detail.current)):
-        if scan.path.is_file():
-            images[name] = read_image(scan.path).pixels
+        path = store.stored_file(scan.path, f"scan {scan.id}")
+        if path.is_file():
+            path = store.verified_file(path, scan.sha256, f"scan {scan.id}")
+            images[name] = read_image(path).pixels
             figures[name] = thumbnail_png(images[name], folder / f"{name}.jpg", max_px=640)
         else:
             figures[name] = None
@@ -783,9 +861,9 @@ def _figures(
         )
         for a in stored.get("appearance") or []
     ]
-    change_path = detail.artifacts.get("change.tif")
+    change_path = _artifact(store, detail, "change.tif")
     change = None
-    if change_path is not None and change_path.is_file():
+    if change_path is not None:
         change = read_float_tiff(change_path) * factor
         s = min(1.0, 1600 / max(change.shape))
         figures["heatmap"] = heatmap_png(
@@ -794,8 +872,7 @@ def _figures(
             max_px=1600, max_height_in=3.9,
         ) if s > 0 else None
     else:
-        path = detail.artifacts.get("heatmap.png")
-        figures["heatmap"] = path if path is not None and path.is_file() else None
+        figures["heatmap"] = _artifact(store, detail, "heatmap.png")
     base = images.get("baseline_thumb")
     if base is not None:
         figures["overlay"] = overlay_png(
@@ -803,8 +880,7 @@ def _figures(
             px_per_mm=detail.px_per_mm, width_in=7.0, max_height_in=3.9,
         )
     else:
-        path = detail.artifacts.get("overlay.png")
-        figures["overlay"] = path if path is not None and path.is_file() else None
+        figures["overlay"] = _artifact(store, detail, "overlay.png")
     outline, _ = _work_box(stored.get("outline"), detail.baseline.width, detail.baseline.height)
     figures["locator"] = locator_png(Outline(outline, "found"), detail.regions,
                                      folder / "locator.png", appearance=appearance)
@@ -874,16 +950,19 @@ def write_report(
     detail = comparison_detail(store, comparison_id)
     hist = history(store, detail.artwork.slug)
     templates = templates_dir()
-    staging = store.tmp_dir / f"report-{uuid.uuid4().hex}"
-    staging.mkdir(parents=True)
+    # figures are staged beside the output, not in the home: the home may be read-only
     try:
-        stored = _stored_summary(detail)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".figures", dir=out.parent))
+    except OSError as exc:
+        raise MonitorError(f"cannot write into {out.parent}: {exc}") from exc
+    try:
+        stored = _stored_summary(store, detail)
         # the store's own records come first; regions.json covers comparisons stored before them
         if detail.appearance:
             stored["appearance"] = [a.to_dict(detail.px_per_mm) for a in detail.appearance]
         if detail.outline is not None:
             stored["outline"] = detail.outline.to_dict(detail.px_per_mm)
-        figures, extra = _figures(detail, hist, staging, stored)
+        figures, extra = _figures(store, detail, hist, staging, stored)
         context = build_context(detail, hist, figures, now or datetime.now(UTC), extra)
         html = render_html(context, templates)
         fetcher = StoreURLFetcher([templates, store.objects_dir, staging])

@@ -62,8 +62,10 @@ from monitor.store.repository.records import (  # noqa: F401
     TrackPoint,
     WriteFn,
     _exif_time,
+    check_text,
     no_artwork_message,
     parse_time,
+    to_utc,
     validate_slug,
 )
 from monitor.store.repository.scans import (  # noqa: F401
