@@ -30,13 +30,14 @@ from monitor.config import Settings
 from monitor.depth.base import get_estimator, select_device
 from monitor.errors import MonitorError
 from monitor.io import analysis_scale, downsample, read_scan, to_linear, write_float_tiff
-from monitor.regions import find_regions
+from monitor.regions import find_appearance_regions, find_outline, find_regions
 from monitor.registration import register, registration_to_dict, warp_to_baseline
-from monitor.report.figures import heatmap_png, overlay_png
+from monitor.report.figures import colour_limit, heatmap_png, overlay_png
 from monitor.results import (
     ChangeMap,
     Comparison,
     Light,
+    Outline,
     Registration,
     StageTiming,
     Status,
@@ -173,6 +174,11 @@ def compare(
             change, z=settings.significance_z, min_diameter_frac=min_frac, px_per_mm=px_per_mm,
             min_height=settings.min_height_change if in_px else 0.0,
         )
+        appearance = find_appearance_regions(
+            change, min_diameter_frac=min_frac, px_per_mm=px_per_mm
+        )
+        small_outline = find_outline(preview)
+        outline = Outline(tuple(v / s for v in small_outline.bbox), small_outline.source)  # type: ignore[arg-type]
     status, warnings = _usability(change.usable_fraction, settings.min_usable_fraction)
     # a residual grid the matches could not support is the user's business (the
     # cross-validated choice not to use one is recorded in registration.json only)
@@ -208,6 +214,8 @@ def compare(
         preview=preview,
         status=status,
         warnings=warnings,
+        appearance_regions=appearance,
+        outline=outline,
     )
 
 
@@ -432,12 +440,45 @@ def status_message(comparison: Comparison) -> str:
     return f"{n} region{'s' if n != 1 else ''} of significant change"
 
 
+def level_of_detection(comparison: Comparison) -> float:
+    """Smallest significant change of a comparison: ``significance_z`` x the noise level.
+
+    In the change map's units (baseline pixel pitch for photometric / pair).
+    """
+    z = float(comparison.params.get("significance_z", 6.0) or 6.0)  # type: ignore[arg-type]
+    return z * float(comparison.change.noise_sigma)
+
+
+def display_units(
+    method: str, px_per_mm: float | None, model_id: str = ""
+) -> tuple[str, str, float]:
+    """How heights of ``method`` are shown: (kind, unit label, factor from map units).
+
+    Photometric and pair heights are in baseline pixel pitch: mm when the scale
+    is known (factor ``1 / px_per_mm``), else px; depth-difference heights
+    are relative and stay so.
+
+    Examples
+    --------
+    >>> display_units("photometric", 4.0)
+    ('height', 'mm', 0.25)
+    >>> display_units("depth", 4.0)
+    ('height', 'rel.', 1.0)
+    """
+    if height_units(method, model_id) == "px":
+        if px_per_mm:
+            return "height", "mm", 1.0 / px_per_mm
+        return "height", "px", 1.0
+    return "height", "rel.", 1.0
+
+
 def summary(comparison: Comparison) -> dict[str, object]:
     """JSON-ready summary: the contract of ``regions.json``."""
     reg = comparison.registration
     change = comparison.change
     bulges = [r for r in comparison.regions if r.polarity == "bulge"]
     recessions = [r for r in comparison.regions if r.polarity == "recession"]
+    in_px = height_units(change.method, change.model_id) == "px"
     return {
         "software": {"name": "monitor", "version": comparison.software_version},
         "baseline": comparison.baseline_path,
@@ -464,8 +505,17 @@ def summary(comparison: Comparison) -> dict[str, object]:
         "usable_fraction": change.usable_fraction,
         "message": status_message(comparison),
         "warnings": list(comparison.warnings),
-        "counts": {"bulge": len(bulges), "recession": len(recessions)},
-        "regions": [r.to_dict() for r in comparison.regions],
+        "level_of_detection": level_of_detection(comparison),
+        "level_of_detection_mm": None
+        if comparison.px_per_mm is None or not in_px
+        else level_of_detection(comparison) / comparison.px_per_mm,
+        "outline": None if comparison.outline is None
+        else comparison.outline.to_dict(comparison.px_per_mm),
+        "counts": {"bulge": len(bulges), "recession": len(recessions),
+                   "appearance": len(comparison.appearance_regions)},
+        "regions": [r.to_dict(comparison.px_per_mm, height_in_px=in_px)
+                    for r in comparison.regions],
+        "appearance": [a.to_dict(comparison.px_per_mm) for a in comparison.appearance_regions],
         "params": comparison.params,
         "timings": [asdict(t) for t in comparison.timings],
     }
@@ -541,16 +591,27 @@ def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path
         (tmp / "registration.json").write_text(json.dumps(reg_dict, indent=2) + "\n")
         write_float_tiff(tmp / "change.tif", full_resolution_change(comparison))
         change = comparison.change
-        units = height_units(change.method, change.model_id)
+        values, units, factor = display_units(
+            change.method, comparison.px_per_mm, change.model_id
+        )
+        lod = level_of_detection(comparison) * factor
         heatmap_png(
-            change.height,
+            change.height * factor,
             tmp / "heatmap.png",
             units=units,
             title=f"height change ({change.method})",
+            vmax=colour_limit([r.peak * factor for r in comparison.regions], lod),
+            lod=lod,
             px_per_mm=None if comparison.px_per_mm is None else comparison.px_per_mm * change.scale,
+            regions=comparison.regions,
+            appearance=comparison.appearance_regions,
+            region_scale=change.scale,
         )
+        if comparison.preview is None:
+            raise MonitorError("comparison has no preview image for the overlay")
         overlay_png(comparison.preview, comparison.regions, tmp / "overlay.png",
-                    scale=change.scale)
+                    scale=change.scale, appearance=comparison.appearance_regions,
+                    px_per_mm=comparison.px_per_mm, width_in=7.0)
         if not out.exists():
             os.rename(tmp, out)  # one atomic step: the folder appears complete
         else:

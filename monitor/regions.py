@@ -22,7 +22,19 @@ from skimage import measure
 
 from monitor.checks import check_image
 from monitor.errors import MonitorError
-from monitor.results import ChangeMap, Polarity, Region
+from monitor.results import (
+    AppearanceClass,
+    AppearanceRegion,
+    ChangeMap,
+    Outline,
+    Polarity,
+    Region,
+)
+
+#: A region lighter by at least this (L*) and less saturated is called a possible loss.
+LOSS_MIN_DELTA_L = 5.0
+#: Smallest mean CIEDE2000 difference of an appearance region worth reporting.
+MIN_DELTA_E = 2.0
 
 
 def _components(zmap: np.ndarray, z: float, extent_frac: float, min_area: int) -> np.ndarray:
@@ -153,6 +165,104 @@ def find_regions(
     )
 
 
+def appearance_class(delta_l: float, delta_c: float) -> AppearanceClass:
+    """Conservation class of a colour change from its lightness and chroma change.
+
+    Lighter and less saturated reads as paint lost down to a pale ground or
+    canvas (``possible loss``); anything else -- darker, yellower, a stain, a
+    hue shift -- is ``discoloration``. Both call for examination; neither is
+    relief.
+
+    Examples
+    --------
+    >>> appearance_class(12.0, -8.0), appearance_class(-6.0, 9.0)
+    ('possible loss', 'discoloration')
+    """
+    return "possible loss" if delta_l >= LOSS_MIN_DELTA_L and delta_c < 0 else "discoloration"
+
+
+def find_appearance_regions(
+    change: ChangeMap,
+    *,
+    min_diameter_frac: float = 0.008,
+    min_delta_e: float = MIN_DELTA_E,
+    px_per_mm: float | None = None,
+) -> tuple[AppearanceRegion, ...]:
+    """Cut the appearance mask (colour / lightness change, not relief) into findings.
+
+    Parameters
+    ----------
+    change
+        The change map; needs ``appearance`` and ``delta_e`` / ``delta_l`` /
+        ``delta_c`` (the photometric method fills them). Without them there
+        is nothing to report and the result is empty.
+    min_diameter_frac
+        Smallest region kept: a disc of this diameter, as a fraction of the long side.
+    min_delta_e
+        Regions whose mean CIEDE2000 difference is below this are dropped.
+    px_per_mm
+        Baseline pixels per millimetre, when known (``area_mm2``).
+
+    Returns
+    -------
+    tuple of AppearanceRegion
+        Baseline full-resolution pixel coordinates, largest colour difference
+        first, numbered from 1 (a list apart from the relief regions).
+
+    Examples
+    --------
+    >>> h = np.zeros((60, 60), np.float32)
+    >>> mask = np.zeros((60, 60), bool); mask[20:40, 20:40] = True
+    >>> de = np.where(mask, 8.0, 0.5).astype(np.float32)
+    >>> cm = ChangeMap(h, 1.0, "photometric", 0.1, appearance=mask, delta_e=de,
+    ...                delta_l=-de, delta_c=de)
+    >>> [(a.kind, round(a.delta_e_mean)) for a in find_appearance_regions(cm)]
+    [('discoloration', 8)]
+    """
+    mask = change.appearance
+    if mask is None or change.delta_e is None or change.delta_l is None or change.delta_c is None:
+        return ()
+    if mask.shape != change.height.shape or change.delta_e.shape != mask.shape:
+        raise MonitorError("regions: appearance mask and colour difference differ in shape")
+    s = change.scale
+    diameter = min_diameter_frac * max(mask.shape)
+    min_area = max(4, int(math.pi / 4 * diameter**2))
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3)))
+    found: list[AppearanceRegion] = []
+    de_map = np.nan_to_num(change.delta_e)
+    for props in measure.regionprops(labels):
+        if props.area < min_area:
+            continue
+        rr, cc = props.coords[:, 0], props.coords[:, 1]
+        de = de_map[rr, cc]
+        mean_de = float(de.mean())
+        if mean_de < min_delta_e:
+            continue
+        dl = float(np.nanmean(change.delta_l[rr, cc]))
+        dc = float(np.nanmean(change.delta_c[rr, cc]))
+        row, col = props.centroid
+        r0, c0, r1, c1 = props.bbox
+        area_px = float(props.area) / (s * s)
+        found.append(
+            AppearanceRegion(
+                id=0,
+                kind=appearance_class(dl, dc),
+                centroid=((col + 0.5) / s, (row + 0.5) / s),
+                bbox=(c0 / s, r0 / s, c1 / s, r1 / s),
+                area_px=area_px,
+                delta_e_mean=mean_de,
+                delta_e_max=float(np.percentile(de, 99)),
+                delta_l=dl,
+                delta_chroma=dc,
+                area_mm2=None if not px_per_mm else area_px / (px_per_mm**2),
+            )
+        )
+    found.sort(key=lambda a: -a.delta_e_mean * a.area_px)
+    return tuple(
+        AppearanceRegion(**{**a.__dict__, "id": i}) for i, a in enumerate(found, start=1)
+    )
+
+
 def significance_map(change: ChangeMap) -> np.ndarray:
     """Change over noise (z-score), NaN outside the overlap."""
     if change.noise_sigma <= 0:
@@ -192,3 +302,69 @@ def _drop_tails(
         if not tail:
             kept.append(r)
     return kept
+
+
+def find_outline(rgb: np.ndarray, *, tolerance: float = 0.08, min_fill: float = 0.9) -> Outline:
+    """The painting's edges in an image: where a plain wall or backing around it stops.
+
+    From each side, rows (columns) are taken as background while at least
+    ``min_fill`` of their pixels lie within ``tolerance`` (fraction of full
+    scale, every channel) of that side's outermost row and the row is plain
+    (little texture). The first row that is not is the work's edge. When no
+    side has such a border the work fills the frame and the image edge stands
+    for the work's edge (``source == "image"``).
+
+    Parameters
+    ----------
+    rgb
+        H x W x 3 uint8 / uint16 (or H x W) image, any size; it is measured on
+        a copy reduced to about 400 px.
+    tolerance, min_fill
+        Colour tolerance and fraction of a row that must match the border.
+
+    Returns
+    -------
+    Outline
+        ``bbox`` in the pixels of ``rgb``.
+
+    Examples
+    --------
+    >>> img = np.zeros((100, 200, 3), np.uint8)
+    >>> img[10:90, 20:180] = np.random.default_rng(0).integers(60, 250, (80, 160, 3))
+    >>> o = find_outline(img)
+    >>> o.source, [round(v) for v in o.bbox]
+    ('found', [20, 10, 180, 90])
+    """
+    arr = np.asarray(rgb)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or min(arr.shape[:2]) < 8:
+        raise MonitorError(f"outline: need an H x W x 3 image, got shape {arr.shape}")
+    full = float(np.iinfo(arr.dtype).max) if arr.dtype.kind in "ui" else 1.0
+    rows, cols = arr.shape[:2]
+    step = max(1, int(math.ceil(max(rows, cols) / 400)))
+    small = arr[::step, ::step].astype(np.float32) / full
+    limit = [small.shape[0] // 3, small.shape[1] // 3]
+
+    def depth(img: np.ndarray, max_depth: int) -> int:
+        ref = np.median(img[:2].reshape(-1, img.shape[2]), axis=0)
+        for k in range(max_depth):
+            line = img[k]
+            close = np.all(np.abs(line - ref) <= tolerance, axis=-1)
+            if close.mean() < min_fill or float(line.std(axis=0).max()) > tolerance / 2:
+                return k
+        return 0  # never ends: no border, only a plain image
+
+    top = depth(small, limit[0])
+    bottom = depth(small[::-1], limit[0])
+    left = depth(small.transpose(1, 0, 2), limit[1])
+    right = depth(small.transpose(1, 0, 2)[::-1], limit[1])
+    if top + bottom + left + right == 0:
+        return Outline((0.0, 0.0, float(cols), float(rows)), "image")
+    bbox = (
+        float(min(left * step, cols)),
+        float(min(top * step, rows)),
+        float(max(cols - right * step, 0)),
+        float(max(rows - bottom * step, 0)),
+    )
+    return Outline(bbox, "found")

@@ -54,6 +54,7 @@ def height_units(method: str, model_id: str) -> str:
     if method in ("photometric", "pair") or model_id.startswith(PIXEL_DEPTH_MODELS):
         return "px"
     return "rel."
+AppearanceClass = Literal["discoloration", "possible loss"]
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,9 @@ class ChangeMap:
     noise_map: np.ndarray | None = None  # local level of detection (H' x W'), when known
     #: share of the overlap the estimate could use (not clipped, masked or too dark)
     usable_fraction: float = 1.0
+    delta_e: np.ndarray | None = None  # CIEDE2000 colour difference (H' x W'), when computed
+    delta_l: np.ndarray | None = None  # lightness change L*(current) - L*(baseline), idem
+    delta_c: np.ndarray | None = None  # chroma change C*ab(current) - C*ab(baseline), idem
 
 
 @dataclass(frozen=True)
@@ -231,8 +235,26 @@ class Region:
     significance: float
     area_mm2: float | None = None
 
-    def to_dict(self) -> dict[str, object]:
-        return {
+    def to_dict(
+        self, px_per_mm: float | None = None, *, height_in_px: bool = True
+    ) -> dict[str, object]:
+        """JSON-ready record; pixel keys always, ``*_mm`` keys when ``px_per_mm`` is known.
+
+        Parameters
+        ----------
+        px_per_mm
+            Baseline pixels per millimetre, or None (then every ``*_mm`` key is None).
+        height_in_px
+            Whether ``peak`` / ``mean`` are in baseline pixel pitch (photometric
+            and pair methods) and so convert to mm; relative units never do.
+
+        Examples
+        --------
+        >>> r = Region(1, "bulge", (40.0, 20.0), (30.0, 10.0, 50.0, 30.0), 300.0, 2.0, 1.0, 9.0)
+        >>> r.to_dict(4.0)["centroid_mm"]
+        [10.0, 5.0]
+        """
+        out: dict[str, object] = {
             "id": self.id,
             "polarity": self.polarity,
             "centroid": [round(self.centroid[0], 2), round(self.centroid[1], 2)],
@@ -242,6 +264,83 @@ class Region:
             "peak": float(self.peak),
             "mean": float(self.mean),
             "significance": round(float(self.significance), 3),
+        }
+        out.update(_mm_keys(self.centroid, self.bbox, px_per_mm))
+        ok = bool(px_per_mm) and height_in_px
+        out["peak_mm"] = round(self.peak / px_per_mm, 5) if ok and px_per_mm else None
+        out["mean_mm"] = round(self.mean / px_per_mm, 5) if ok and px_per_mm else None
+        return out
+
+
+def _mm_keys(
+    centroid: tuple[float, float], bbox: tuple[float, float, float, float], px_per_mm: float | None
+) -> dict[str, object]:
+    if not px_per_mm:
+        return {"centroid_mm": None, "bbox_mm": None}
+    return {
+        "centroid_mm": [round(v / px_per_mm, 2) for v in centroid],
+        "bbox_mm": [round(v / px_per_mm, 2) for v in bbox],
+    }
+
+
+@dataclass(frozen=True)
+class AppearanceRegion:
+    """One connected area of colour / lightness change that is not relief, in baseline pixels.
+
+    ``delta_e_mean`` / ``delta_e_max`` are CIEDE2000 colour differences
+    between the scans (after exposure and white balance are matched);
+    ``delta_l`` is the mean lightness change (L*, + = lighter). ``kind`` is
+    ``discoloration`` (stain, yellowing, darkening) or ``possible loss``
+    (lighter and less saturated: ground or canvas showing through). These
+    are never bulges or recessions.
+    """
+
+    id: int
+    kind: AppearanceClass
+    centroid: tuple[float, float]
+    bbox: tuple[float, float, float, float]
+    area_px: float
+    delta_e_mean: float
+    delta_e_max: float
+    delta_l: float
+    delta_chroma: float
+    area_mm2: float | None = None
+
+    def to_dict(self, px_per_mm: float | None = None) -> dict[str, object]:
+        """JSON-ready record (pixel keys, plus ``*_mm`` keys when the scale is known)."""
+        out: dict[str, object] = {
+            "id": self.id,
+            "kind": self.kind,
+            "centroid": [round(self.centroid[0], 2), round(self.centroid[1], 2)],
+            "bbox": [round(v, 2) for v in self.bbox],
+            "area_px": round(self.area_px, 1),
+            "area_mm2": None if self.area_mm2 is None else round(self.area_mm2, 3),
+            "delta_e_mean": round(self.delta_e_mean, 2),
+            "delta_e_max": round(self.delta_e_max, 2),
+            "delta_l": round(self.delta_l, 2),
+            "delta_chroma": round(self.delta_chroma, 2),
+        }
+        out.update(_mm_keys(self.centroid, self.bbox, px_per_mm))
+        return out
+
+
+@dataclass(frozen=True)
+class Outline:
+    """The painting's edges in the baseline image (baseline pixels, ``x0, y0, x1, y1``).
+
+    ``source`` says where it comes from: ``found`` (detected against the wall
+    or backing), ``image`` (no edge found: the work fills the frame, so the
+    image edge stands for the work's edge) or ``user``.
+    """
+
+    bbox: tuple[float, float, float, float]
+    source: Literal["found", "image", "user"]
+
+    def to_dict(self, px_per_mm: float | None = None) -> dict[str, object]:
+        return {
+            "bbox": [round(v, 1) for v in self.bbox],
+            "bbox_mm": None if not px_per_mm else [round(v / px_per_mm, 2) for v in self.bbox],
+            "source": self.source,
         }
 
 
@@ -273,6 +372,8 @@ class Comparison:
     status: Status = "ok"
     #: what the user must read beside the regions, one sentence each
     warnings: tuple[str, ...] = ()
+    appearance_regions: tuple[AppearanceRegion, ...] = ()
+    outline: Outline | None = None
 
     @property
     def model_id(self) -> str:

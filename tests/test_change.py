@@ -7,7 +7,7 @@ from scipy import ndimage
 from monitor.change.methods import depth_change, photometric_change, robust_sigma
 from monitor.depth.shading import ShadingEstimator
 from monitor.errors import MonitorError
-from monitor.regions import find_regions
+from monitor.regions import appearance_class, find_appearance_regions, find_regions
 from monitor.results import Light
 
 LIGHT = Light(180, 25)
@@ -64,6 +64,32 @@ def test_photometric_finds_bulge_and_recession_not_the_stain(pair):
     assert _at(regions, 350, 90, r=40) == []
     assert len(regions) == 2
     assert all(g.significance > 4 for g in regions)
+
+
+def test_the_stain_is_an_appearance_finding_with_its_colour_difference(pair):
+    b, c, valid, _ = pair
+    change = photometric_change(b, c, valid, LIGHT)
+    found = find_appearance_regions(change, px_per_mm=2.0)
+    stains = _at(found, 350, 90, r=25)
+    assert [a.kind for a in stains] == ["discoloration"]  # darker and yellower: not a loss
+    stain = stains[0]
+    # the stain takes 45 % of blue and 20 % of green away at its centre: a clearly visible
+    # difference, while exposure and white balance (changed too) do not count
+    assert 3.0 < stain.delta_e_mean < stain.delta_e_max
+    assert stain.delta_l < 0
+    assert stain.area_mm2 == pytest.approx(stain.area_px / 4.0)
+    # nothing of it among the relief, and no colour finding on the bulge or the recession
+    assert _at(find_regions(change), 350, 90, r=40) == []
+    assert _at(found, 120, 120) == [] and _at(found, 340, 240) == []
+    # exposure and white balance alone (no stain) give no colour finding
+    plain = photometric_change(b, np.clip(b * np.float32(1.1), 0, 1), valid, LIGHT)
+    assert find_appearance_regions(plain) == ()
+
+
+def test_a_lighter_desaturated_patch_reads_as_possible_loss():
+    assert appearance_class(15.0, -10.0) == "possible loss"
+    assert appearance_class(15.0, 3.0) == "discoloration"  # lighter but more saturated
+    assert appearance_class(-8.0, -10.0) == "discoloration"
 
 
 def test_no_change_gives_no_regions(pair):

@@ -143,7 +143,10 @@ def test_end_to_end_on_the_sample_pair(tmp_path: Path, sample: Path, db_settings
     truth = json.loads((sample / "truth.json").read_text())
     ok_json(home, "init")
     ok_json(home, "artwork", "add", "sample-canvas", "--title", "Sample Canvas",
-            "--artist", "monitor.synth", "--width-mm", "320", "--height-mm", "240")
+            "--artist", "monitor.synth", "--width-mm", "320", "--height-mm", "240",
+            "--accession-number", "INV-2024-017", "--owner", "Private lender",
+            "--venue", "Gallery 4", "--exhibition", "Surfaces", "--frame", "modern oak",
+            "--glazing", "low-reflection acrylic")
     light = truth["light_baseline"]
     for name, when in (("baseline.png", "2024-01-10"), ("current.png", "2024-07-10")):
         ok_json(home, "ingest", "sample-canvas", str(sample / name), "--captured-at", when,
@@ -160,6 +163,13 @@ def test_end_to_end_on_the_sample_pair(tmp_path: Path, sample: Path, db_settings
             if r["polarity"] == planted["polarity"] and _inside(planted["centroid"], r["bbox"], 5)
         ]
         assert hits, f"planted {planted['kind']} {planted['id']} not found"
+    # the stain is a colour finding, apart from the relief, with its CIEDE2000 difference
+    stain = truth["discoloration"]
+    found = [a for a in result["appearance"] if _inside(stain["centroid"], a["bbox"], 5)]
+    assert [a["kind"] for a in found] == ["discoloration"]
+    assert found[0]["delta_e_mean"] > 3.0 and found[0]["centroid_mm"] is not None
+    assert not any(_inside(stain["centroid"], r["bbox"], 5) for r in regions)
+    assert all(r["peak_mm"] == pytest.approx(r["peak"] / 4.0, abs=1e-4) for r in regions)
     again = ok_json(home, "compare", "sample-canvas")
     assert again["reused"] and again["comparison_id"] == result["comparison_id"]
 
@@ -172,12 +182,24 @@ def test_end_to_end_on_the_sample_pair(tmp_path: Path, sample: Path, db_settings
     assert entry["n_bulge"] + entry["n_recession"] == len(regions)
     assert entry["changed_area_mm2"] == pytest.approx(entry["changed_area_px"] / 16.0)
 
+    ok_json(home, "comparison", "annotate", str(result["comparison_id"]), "--examiner",
+            "J. Conservator", "--date", "2024-07-11", "--conditions", "studio, RH 50 %",
+            "--condition", "Good; five small relief changes and one stain, see findings.",
+            "--recommendations", "Re-examine under raking light before travel.")
     pdf = tmp_path / "report.pdf"
     rendered = ok_json(home, "report", "sample-canvas", "--latest", "-o", str(pdf))
+    assert pdf.stat().st_size <= 1.5 * 1024 * 1024  # a registrar can e-mail it
     assert rendered["pages"] >= 2 and rendered["refused_resources"] == []
     text = " ".join(
         subprocess.run(["pdftotext", str(pdf), "-"], check=True, capture_output=True,
                        text=True).stdout.split()
     )
     assert "Sample Canvas" in text
-    assert f"{len(regions)} regions of significant relief change" in text
+    n_bulge = sum(r["polarity"] == "bulge" for r in regions)
+    words = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+    assert f"{words[n_bulge]} raised area" in text
+    for expected in ("INV-2024-017", "Private lender", "Gallery 4", "Surfaces", "modern oak",
+                     "low-reflection acrylic", "J. Conservator", "2024-07-11",
+                     "studio, RH 50 %", "Re-examine under raking light before travel.",
+                     "Discoloration", "ΔE₀₀", "Signature", "Appendix: technical details"):
+        assert expected in text, expected

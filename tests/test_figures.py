@@ -11,8 +11,16 @@ import pytest
 from PIL import Image
 
 from monitor.errors import MonitorError
-from monitor.report.figures import heatmap_png, overlay_png, thumbnail_png
-from monitor.results import Region
+from monitor.report.figures import (
+    closeup_png,
+    colour_limit,
+    heatmap_png,
+    locator_png,
+    nice_ceiling,
+    overlay_png,
+    thumbnail_png,
+)
+from monitor.results import Outline, Region
 
 
 def _load(path: Path) -> np.ndarray:
@@ -72,8 +80,9 @@ def test_heatmap_colours_where_expected(tmp_path: Path) -> None:
     assert out == tmp_path / "heat.png"
     img = _load(out)
     box = _image_box(img)
-    # small maps are magnified: long side about 480 px, aspect kept
-    assert 470 <= box[2] - box[0] <= 490
+    # laid out for print: 7 in at 150 dpi, the map less the colour-bar column; aspect kept
+    assert 780 <= box[2] - box[0] <= 880
+    assert img.shape[1] == 7 * 150
     assert abs((box[3] - box[1]) / (box[2] - box[0]) - 60 / 90) < 0.02
     assert _reddish(_at(img, box, h.shape, 25, 30))  # bulge: red
     assert _bluish(_at(img, box, h.shape, 65, 30))  # recession: blue
@@ -90,14 +99,91 @@ def test_heatmap_robust_limits_ignore_an_outlier(tmp_path: Path) -> None:
     assert _bluish(_at(img, box, h.shape, 65, 30))
 
 
-def test_heatmap_downsampled_when_large_and_title_adds_room(tmp_path: Path) -> None:
+def test_heatmap_print_size_and_title_adds_room(tmp_path: Path) -> None:
     big = np.zeros((600, 900), np.float32)
     big[200:400, 100:300] = 1.0
-    img = _load(heatmap_png(big, tmp_path / "big.png", max_px=300))
-    titled = _load(heatmap_png(big, tmp_path / "t.png", max_px=300, title="change"))
-    assert img.shape[1] <= 300 + 200 and img.shape[0] <= 200 + 60
-    assert img.shape[1] >= 300
+    img = _load(heatmap_png(big, tmp_path / "big.png", width_in=4.0, dpi=100))
+    titled = _load(heatmap_png(big, tmp_path / "t.png", width_in=4.0, dpi=100, title="change"))
+    assert img.shape[1] == 400  # the print width, whatever the map's size
     assert titled.shape[0] > img.shape[0] and titled.shape[1] == img.shape[1]
+    tall = _load(heatmap_png(np.zeros((900, 100), np.float32), tmp_path / "tall.png",
+                             max_height_in=3.0, dpi=100))
+    assert tall.shape[0] <= 3.0 * 100 + 60  # a tall map is held to the largest print height
+
+
+def test_heatmap_below_lod_is_neutral_and_the_scale_is_shared(tmp_path: Path) -> None:
+    h = _synthetic_change()  # peaks +-0.7
+    faint = (0.1 * _bump((60, 90), 25, 30, 6)).astype(np.float32)  # +0.1 peak
+    h_img = _load(heatmap_png(h, tmp_path / "h.png", vmax=1.0, lod=0.2))
+    f_img = _load(heatmap_png(faint, tmp_path / "f.png", vmax=1.0, lod=0.2))
+    box = _image_box(h_img)
+    neutral = np.array([242, 242, 242])
+    # the faint change is under the level of detection: drawn exactly neutral, not tinted
+    fbox = (box[0], box[1], box[2], box[3])
+    assert np.all(np.abs(_at(f_img, fbox, faint.shape, 25, 30) - neutral) <= 2)
+    assert np.all(np.abs(_at(h_img, box, h.shape, 45, 50) - neutral) <= 2)
+    assert _reddish(_at(h_img, box, h.shape, 25, 30))
+    # without lod the same faint map is tinted (so the neutral band is the lod's doing)
+    plain = _load(heatmap_png(faint, tmp_path / "p.png", vmax=1.0))
+    px = _at(plain, _image_box(h_img), faint.shape, 25, 30)
+    assert px[0] > px[2] + 5
+
+
+def test_colour_limit_is_a_nice_number_above_all_peaks() -> None:
+    assert colour_limit([0.3, -0.52], 0.05) == 0.75
+    assert colour_limit([0.01], 0.2) == 0.5  # never below twice the level of detection
+    assert colour_limit([1.3, -2.6], None) == 5.0
+    assert nice_ceiling(0.4) == 0.5
+
+
+def test_closeup_and_locator(tmp_path: Path) -> None:
+    before = np.full((40, 40, 3), 120, np.uint8)
+    after = before.copy()
+    after[10:30, 10:30] = 200
+    change = np.zeros((40, 40), np.float32)
+    change[10:30, 10:30] = 0.5
+    out = closeup_png(before, after, change, tmp_path / "c.png", limit=1.0, lod=0.1,
+                      units="mm", label="1  raised area", px_per_mm=4.0,
+                      box=(10, 10, 30, 30), width_in=3.45, dpi=100)
+    img = _load(out)
+    assert img.shape[1] == 345
+    third = img.shape[1] // 3
+    # the change panel (right third) shows the red of a raised area
+    assert sum(_reddish(px) for px in img[:, 2 * third:].reshape(-1, 3)) > 100
+    assert not any(_reddish(px) for px in img[:, : third - 5].reshape(-1, 3)[::7])
+    with pytest.raises(MonitorError, match="differ"):
+        closeup_png(before, after[:20], change, tmp_path / "x.png", limit=1.0, lod=None,
+                    units="mm", label="x")
+    loc = _load(locator_png(Outline((0.0, 0.0, 200.0, 100.0), "found"), REGIONS,
+                            tmp_path / "l.png", dpi=100))
+    assert loc.shape[1] > loc.shape[0]  # landscape work, landscape diagram
+    assert sum(_reddish(px) for px in loc.reshape(-1, 3)) > 5
+
+
+def test_print_figures_keep_text_at_least_7_pt(tmp_path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    seen: list[float] = []
+    original = Figure.savefig
+
+    def spy(self: Figure, *args: object, **kwargs: object) -> None:
+        for t in self.findobj(lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text")):
+            if t.get_text():
+                seen.append(float(t.get_fontsize()))
+        original(self, *args, **kwargs)
+
+    import matplotlib.figure
+
+    matplotlib.figure.Figure.savefig = spy  # type: ignore[method-assign]
+    try:
+        heatmap_png(_synthetic_change(), tmp_path / "h.png", lod=0.1, px_per_mm=2.0,
+                    regions=REGIONS, title="t")
+        overlay_png(_baseline(200, 300), REGIONS, tmp_path / "o.jpg", width_in=7.0,
+                    px_per_mm=2.0)
+    finally:
+        matplotlib.figure.Figure.savefig = original  # type: ignore[method-assign]
+    # figures are printed at their own size (7 in wide), so points are print points
+    assert seen and min(seen) >= 7.0
 
 
 def test_heatmap_scale_bar_length(tmp_path: Path) -> None:

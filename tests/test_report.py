@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -13,11 +14,12 @@ import pytest
 from PIL import Image
 from test_store import make_comparison, write_image
 
+from monitor import pipeline
 from monitor.errors import MonitorError
 from monitor.pipeline import write_outputs
 from monitor.report import render
 from monitor.report.charts import history_chart_png
-from monitor.results import Region
+from monitor.results import AppearanceRegion, Comparison, Outline, Region
 from monitor.store import db, repository
 
 needs_poppler = pytest.mark.skipif(
@@ -26,14 +28,30 @@ needs_poppler = pytest.mark.skipif(
 HOSTILE_TITLE = "<img src=file:///etc/passwd>"
 
 
-def pdf_text(path: Path) -> str:
-    return subprocess.run(
-        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
-    ).stdout
+def pdf_text(path: Path, *, layout: bool = True) -> str:
+    args = ["pdftotext", *(["-layout"] if layout else []), str(path), "-"]
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+
+
+def full_write(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
+    """The pipeline's own writer, on a hand-made comparison with a preview and a stain."""
+    preview = np.asarray(Image.open(SCAN_0))
+    comparison = dataclasses.replace(
+        comparison,
+        preview=preview,
+        appearance_regions=(STAIN,),
+        outline=Outline((2.0, 1.0, 62.0, 47.0), "found"),
+    )
+    return pipeline.write_outputs(comparison, out_dir)
+
+
+SCAN_0: Path = Path()
+STAIN = AppearanceRegion(1, "discoloration", (50.0, 12.0), (45.0, 8.0, 56.0, 17.0), 80.0, 7.5,
+                         12.0, -3.0, 4.0, 5.0)
 
 
 def stored_comparison(
-    tmp_path: Path, title: str = "The Night Watch", **artwork: str
+    tmp_path: Path, title: str = "The Night Watch", *, writer: object = None, **artwork: str
 ) -> tuple[db.Store, int]:
     store = db.init_home(tmp_path / "home")
     repository.add_artwork(store, "nw", title, width_mm=16.0, height_mm=12.0, **artwork)
@@ -49,7 +67,11 @@ def stored_comparison(
                 light_elevation=25.0,
             ),
         )
-    stored = repository.compare_and_store(store, "nw", lambda *a: make_comparison(), write_outputs)
+    global SCAN_0
+    SCAN_0 = tmp_path / "s0.png"
+    stored = repository.compare_and_store(
+        store, "nw", lambda *a: make_comparison(), writer or write_outputs  # type: ignore[arg-type]
+    )
     return store, stored.id
 
 
@@ -61,32 +83,35 @@ def test_importing_the_renderer_leaves_pil_strict() -> None:
 @needs_poppler
 def test_report_holds_identification_regions_history_and_page_numbers(tmp_path: Path) -> None:
     store, cid = stored_comparison(
-        tmp_path, artist="Rembrandt", date="1642", medium="oil on canvas", location="Gallery 2"
+        tmp_path, artist="Rembrandt", date="1642", medium="oil on canvas", location="Gallery 2",
+        writer=full_write,
     )
     out = tmp_path / "report.pdf"
     rendered = render.write_report(store, cid, out, now=datetime(2025, 3, 4, 5, 6, tzinfo=UTC))
     assert out.read_bytes().startswith(b"%PDF")
     assert rendered.refused == ()
     assert rendered.pages >= 2
-    # every resource came from the templates, the object store or the report's staging folder
+    # every resource came from the templates or the report's staging folder
     assert any(u.endswith("report.css") for u in rendered.requested)
-    assert any("/objects/" in u for u in rendered.requested)  # the stored heatmap
-    # 2 thumbs, the stored heatmap and overlay (the real write_outputs makes both), the chart
-    assert sum(u.endswith(".png") for u in rendered.requested) == 5
-    assert sum("/objects/" in u and u.endswith(".png") for u in rendered.requested) == 2
-    text = " ".join(pdf_text(out).split())
-    detail = repository.comparison_detail(store, cid)
-    n = len(detail.regions)
+    names = [u.rsplit("/", 1)[-1] for u in rendered.requested]
+    for name in ("heatmap.png", "overlay.jpg", "locator.png", "baseline_thumb.jpg",
+                 "current_thumb.jpg", "region-1.jpg", "region-2.jpg", "region-3.jpg",
+                 "appearance-1.jpg"):
+        assert name in names, name
+    assert "history.png" not in names  # one comparison: no trend chart
+    text = " ".join(pdf_text(out, layout=False).split())
     for expected in (
         "The Night Watch",
         "Rembrandt",
         "oil on canvas",
         "Gallery 2",
         "12 × 16 mm",
-        f"{n} regions of significant relief change",
-        "Recession",
-        "(depression)",  # the cell wraps: "Recession (depression)"
-        "Bulge",
+        "two raised areas (bulges) and one depressed area (recession)",
+        "Raised area",
+        "Depressed area",
+        "Discoloration",
+        "ΔE₀₀ 7.5",
+        "not counted as bulges or recessions",
         f"Page 1 of {rendered.pages}",
         f"Page {rendered.pages} of {rendered.pages}",
         "generated 2025-03-04 05:06 UTC",
@@ -94,9 +119,20 @@ def test_report_holds_identification_regions_history_and_page_numbers(tmp_path: 
         "shading",
         "2024-01-01",
         "2024-06-01",
-        "upper left",
+        # centroid (20.5, 12.5) px from the found edge (2, 1) at 4 px/mm
+        "5 mm from left, 3 mm from top",
+        "edges as found in the baseline",
+        "+0.2 mm",  # peak 0.8 px / 4 px/mm, in mm
+        "Appendix: technical details",
+        "Signature",
+        "Accession number",
+        "Owner / lender",
+        "Glazing",
     ):
         assert expected in text, expected
+    # technical settings stay out of the findings: they come after the appendix heading
+    assert text.index("Appendix") < text.index("monitor 0.1.0")
+    assert text.index("Findings") < text.index("Appendix")
     # no staging left behind, no partial PDF beside the output
     assert not any(store.tmp_dir.iterdir())
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
@@ -178,17 +214,24 @@ def test_report_checks_its_target(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("centroid", "px_per_mm", "expected"),
     [
-        ((8.0, 6.0), 2.0, "upper left; x\u00a04\u00a0mm, y\u00a03\u00a0mm"),
-        ((50.0, 30.0), None, "centre; x\u00a050%, y\u00a050%"),
-        ((95.0, 58.0), None, "lower right; x\u00a095%, y\u00a097%"),
-        ((50.0, 2.0), 1.0, "upper centre; x\u00a050\u00a0mm, y\u00a02\u00a0mm"),
+        ((8.0, 6.0), 2.0, "upper left; 4 mm from left, 3 mm from top"),
+        ((50.0, 30.0), None, "centre; 50% from left, 50% from top"),
+        ((95.0, 58.0), None, "lower right; 95% from left, 97% from top"),
+        ((50.0, 2.0), 1.0, "upper centre; 50 mm from left, 2 mm from top"),
     ],
 )
 def test_region_location(
     centroid: tuple[float, float], px_per_mm: float | None, expected: str
 ) -> None:
     region = Region(1, "bulge", centroid, (0.0, 0.0, 1.0, 1.0), 1.0, 1.0, 1.0, 5.0)
-    assert render.region_location(region, 100, 60, px_per_mm) == expected
+    assert render.region_location(region, 100, 60, px_per_mm).replace("\u00a0", " ") == expected
+
+
+def test_region_location_from_the_works_edge() -> None:
+    # measured from the work's outline (20, 10)-(90, 55), not from the image corner
+    region = Region(1, "bulge", (60.0, 36.0), (0.0, 0.0, 1.0, 1.0), 1.0, 1.0, 1.0, 5.0)
+    where = render.region_location(region, 100, 60, 2.0, (20.0, 10.0, 90.0, 55.0))
+    assert where.replace("\u00a0", " ") == "centre; 20 mm from left, 13 mm from top"
 
 
 def test_registration_quality() -> None:

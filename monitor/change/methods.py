@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from scipy import ndimage
+from skimage.color import deltaE_ciede2000, xyz2lab
+from skimage.color.colorconv import xyz_from_rgb
 
 from monitor.change.alignment import apply_alignment, fit_scale_shift
 from monitor.checks import check_pair
@@ -41,8 +43,8 @@ if TYPE_CHECKING:  # the protocol only, for the annotation
     from monitor.depth.base import DepthEstimator
 
 __all__ = [
-    "METHODS", "depth_change", "local_noise", "photometric_change", "robust_sigma",
-    "usable_fraction",
+    "METHODS", "colour_difference", "depth_change", "local_noise", "photometric_change",
+    "robust_sigma", "usable_fraction",
 ]
 
 METHODS = ("photometric", "depth", "pair")
@@ -69,6 +71,41 @@ def usable_fraction(usable: np.ndarray, valid: np.ndarray) -> float:
     """
     n = int(np.count_nonzero(valid))
     return float(np.count_nonzero(usable & valid)) / n if n else 0.0
+
+
+def colour_difference(
+    baseline: np.ndarray, current: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CIEDE2000 colour difference, lightness and chroma change of two linear sRGB images.
+
+    Parameters
+    ----------
+    baseline, current
+        H x W x 3 float linear-light sRGB (D65), same shape.
+
+    Returns
+    -------
+    delta_e, delta_l, delta_c
+        H x W float32: ``deltaE_ciede2000``, ``L*`` change and ``C*ab``
+        change from baseline to current.
+
+    Examples
+    --------
+    >>> a = np.full((2, 2, 3), 0.2, np.float32)
+    >>> de, dl, dc = colour_difference(a, a * np.array([1.0, 0.8, 0.6], np.float32))
+    >>> bool(de.min() > 5 and dl.max() < 0)
+    True
+    """
+    if baseline.shape != current.shape or baseline.ndim != 3 or baseline.shape[2] != 3:
+        raise MonitorError(
+            f"colour difference: need two H x W x 3 images, got {baseline.shape}, {current.shape}"
+        )
+    lab_b = xyz2lab(np.clip(baseline, 0, None) @ xyz_from_rgb.T.astype(np.float32))
+    lab_c = xyz2lab(np.clip(current, 0, None) @ xyz_from_rgb.T.astype(np.float32))
+    delta_e = deltaE_ciede2000(lab_b, lab_c)
+    delta_l = lab_c[..., 0] - lab_b[..., 0]
+    delta_c = np.hypot(lab_c[..., 1], lab_c[..., 2]) - np.hypot(lab_b[..., 1], lab_b[..., 2])
+    return (delta_e.astype(np.float32), delta_l.astype(np.float32), delta_c.astype(np.float32))
 
 
 def photometric_change(
@@ -136,7 +173,7 @@ def photometric_change(
             c = blur(c, presmooth_px)
         w = torch.from_numpy(ok).to(device=device, dtype=torch.float32)
         ratio = (torch.log(c + EPS) - torch.log(b + EPS)) * w
-        del b, c
+        del c
         # low frequencies (exposure, white balance, light drift, vignetting) go;
         # strong local changes are left out of that estimate, or their blurred
         # copy would come back as broad halos and integrate into long smears
@@ -162,6 +199,13 @@ def photometric_change(
         appearance = ndimage.binary_dilation(
             cs > threshold, iterations=max(2, int(0.006 * long_side))
         ) & valid
+        # colour difference of the change alone: the baseline against itself times the
+        # local (exposure- and white-balance-free) ratio, so lamp and camera drift drop out
+        delta_e, delta_l, delta_c = colour_difference(
+            b.cpu().numpy().transpose(1, 2, 0),
+            (b * torch.exp(ratio)).cpu().numpy().transpose(1, 2, 0),
+        )
+        del b
         keep = torch.from_numpy(~appearance).to(device=device, dtype=torch.float32) * w
         # shading change relative to the baseline's shading: the first-order model
         # is linear in s2/s1 - 1, not in log(s2/s1), which is lopsided under raking
@@ -189,6 +233,9 @@ def photometric_change(
         noise_sigma=sigma,
         noise_map=noise_map,
         appearance=appearance,
+        delta_e=np.where(valid, delta_e, np.nan).astype(np.float32),
+        delta_l=np.where(valid, delta_l, np.nan).astype(np.float32),
+        delta_c=np.where(valid, delta_c, np.nan).astype(np.float32),
         model_id="monitor/photometric-v1",
         weights_sha256=None,
         integration_direction=(ux, uy),

@@ -19,6 +19,8 @@ light, device) and the one error handler: every command prints
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from monitor import __version__
@@ -37,9 +39,31 @@ app = typer.Typer(
 app.command()(compare)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"monitor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", metavar="",
+                           callback=_print_version, is_eager=True)
+    ] = False,
+) -> None:
+    """Did the painting's surface move? Compare scans, keep their history, write reports.
+
+    Example: monitor compare night-watch; monitor report night-watch --latest -o report.pdf
+    """
+
+
 @app.command()
 def version() -> None:
-    """Print the version."""
+    """Print the version.
+
+    Example: monitor version
+    """
     typer.echo(__version__)
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "NlOption",
     "TableOption",
     "echo_json",
+    "emit_rows",
     "fail",
     "handled",
     "library_warnings_to_stderr",
@@ -51,13 +52,19 @@ HomeOption = Annotated[
         show_default=False,
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-CsvOption = Annotated[bool, typer.Option("--csv", help="Print one CSV row per comparison.")]
+# flags carry metavar="" so that the help shows no "<bool>" value after them
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON.", metavar="")
+]
+CsvOption = Annotated[
+    bool, typer.Option("--csv", help="Print CSV, one row per item.", metavar="")
+]
 NlOption = Annotated[
-    bool, typer.Option("--nl", help="Print newline-delimited JSON, one object per row.")
+    bool, typer.Option("--nl", help="Print newline-delimited JSON, one object per row.",
+                       metavar="")
 ]
 TableOption = Annotated[
-    bool, typer.Option("--table", help="Print a table (the default for a terminal).")
+    bool, typer.Option("--table", help="Print a table (the default).", metavar="")
 ]
 LightAzimuthOption = Annotated[
     float | None,
@@ -189,6 +196,63 @@ def output_format(*, json: bool = False, csv: bool = False, nl: bool = False,  #
     if len(chosen) > 1:
         raise MonitorError("choose one of " + " and ".join(f"--{c}" for c in chosen))
     return chosen[0] if chosen else default
+
+
+def emit_rows(
+    rows: list[dict[str, Any]],
+    fmt: str,
+    *,
+    columns: list[str] | None = None,
+    title: str | None = None,
+    data: object = None,
+) -> None:
+    """Print a listing in the chosen output format (``json``, ``csv``, ``nl`` or ``table``).
+
+    Parameters
+    ----------
+    rows
+        One flat dict per item (CSV / NL / table rows).
+    fmt
+        From :func:`output_format`.
+    columns
+        Column order (default: the first row's keys).
+    title
+        Title of the table.
+    data
+        What ``--json`` prints (default: ``rows``).
+
+    Examples
+    --------
+    >>> emit_rows([{"id": 1, "name": "a"}], "csv")
+    id,name
+    1,a
+    """
+    cols = columns or (list(rows[0]) if rows else [])
+    if fmt == "json":
+        echo_json(rows if data is None else data)
+    elif fmt == "nl":
+        for row in rows:
+            typer.echo(json.dumps(row, ensure_ascii=False, default=str))
+    elif fmt == "csv":
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=cols, extrasaction="ignore",
+                                lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        typer.echo(buffer.getvalue(), nl=False)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        for col in cols:
+            table.add_column(col)
+        for row in rows:
+            table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in cols))
+        Console(soft_wrap=True).print(table)
 
 
 def progress_printer() -> tuple[Any, Callable[[str, float], None] | None]:

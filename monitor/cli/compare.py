@@ -26,11 +26,11 @@ from monitor.cli._options import (
 )
 from monitor.config import Settings, load_settings
 from monitor.errors import MonitorError
-from monitor.results import Light
+from monitor.results import AppearanceRegion, Light, Region
 from monitor.runners import pipeline_runner, write_comparison
 from monitor.store import db, repository
 
-__all__ = ["compare", "compare_stored"]
+__all__ = ["appearance_line", "compare", "compare_stored", "region_line"]
 
 #: Exit status of ``monitor compare`` when the comparison cannot tell (status
 #: ``insufficient``: too little of the overlap usable); outputs are still written.
@@ -61,13 +61,27 @@ def compare(
         str | None, typer.Option(help="Stored scan id to compare from (SLUG mode).")
     ] = None,
     current: Annotated[str | None, typer.Option(help="Stored scan id (SLUG mode).")] = None,
-    force: Annotated[bool, typer.Option(help="Recompute even if stored (SLUG mode).")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Recompute even if stored (SLUG mode).", metavar="")
+    ] = False,
+    allow_reversed: Annotated[
+        bool, typer.Option("--allow-reversed", metavar="",
+                           help="Compare a current scan older than its baseline (SLUG mode).")
+    ] = False,
     home: Annotated[
         Path | None, typer.Option(envvar="MONITOR_HOME", help="Data home (SLUG mode).")
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Compare two scans (BASELINE CURRENT --out DIR) or an artwork's last two scans (SLUG)."""
+    """Compare two scans (BASELINE CURRENT -o DIR) or an artwork's last two scans (SLUG).
+
+    Heights, sizes and positions are printed in mm when the scale is known
+    (--px-per-mm, or the stored scans' scale); colour changes that are not
+    relief are listed apart (A1, A2 ...).
+
+    Example: monitor compare before.png after.png -o out --px-per-mm 4;
+    monitor compare night-watch --baseline 1 --current 3
+    """
     with handled():
         settings = load_settings()
         changes = {
@@ -81,7 +95,8 @@ def compare(
         settings = settings.replace(**changes)
         if len(scans) == 1:
             raise typer.Exit(compare_stored(
-                scans[0], baseline, current, force, as_json, home, settings=settings
+                scans[0], baseline, current, force, as_json, home, settings=settings,
+                allow_reversed=allow_reversed,
             ))
         if len(scans) != 2:
             raise MonitorError("give two image files (BASELINE CURRENT) or one artwork slug")
@@ -120,16 +135,65 @@ def compare(
         f"{counts['recession']} recession; registration RMSE "  # type: ignore[index]
         f"{result.registration.rmse_px:.2f} px over {result.registration.n_inliers} inliers"
     )
+    in_px = result.change.method in ("photometric", "pair")
     for r in result.regions:
-        typer.echo(
-            f"  #{r.id:<3} {r.polarity:<9} at ({r.centroid[0]:.0f}, {r.centroid[1]:.0f}) "
-            f"area {r.area_px:.0f} px  peak {r.peak:+.3g}  z {r.significance:.1f}"
-        )
+        typer.echo(region_line(r, result.px_per_mm, in_px))
+    for a in result.appearance_regions:
+        typer.echo(appearance_line(a, result.px_per_mm))
     typer.echo(f"outputs in {out}")
     if result.status == "insufficient":
         # the files are written (they show what could be seen), but "no region" here
         # means "could not tell": a script must not read it as "no change"
         raise typer.Exit(INSUFFICIENT_EXIT)
+
+
+def region_line(region: Region, px_per_mm: float | None, height_in_px: bool) -> str:
+    """One printed line per relief region, in mm when the scale is known.
+
+    Examples
+    --------
+    >>> r = Region(1, "bulge", (40.0, 20.0), (30.0, 10.0, 50.0, 30.0), 320.0, 2.0, 1.0, 9.0, 20.0)
+    >>> region_line(r, 4.0, True)
+    '  #1   bulge     at (10, 5) mm  area 20 mm²  peak +0.5 mm  z 9.0'
+    >>> region_line(r, None, True)
+    '  #1   bulge     at (40, 20) px  area 320 px²  peak +2 px  z 9.0'
+    """
+    x, y = region.centroid
+    if px_per_mm:
+        where = f"({x / px_per_mm:.0f}, {y / px_per_mm:.0f}) mm"
+        area = (f"{region.area_mm2:.3g} mm²" if region.area_mm2 is not None
+                else f"{region.area_px / px_per_mm**2:.3g} mm²")
+    else:
+        where = f"({x:.0f}, {y:.0f}) px"
+        area = f"{region.area_px:.0f} px²"
+    if height_in_px:
+        peak = (f"{region.peak / px_per_mm:+.2g} mm" if px_per_mm
+                else f"{region.peak:+.3g} px")
+    else:
+        peak = f"{region.peak:+.3g} rel."
+    return (f"  #{region.id:<3} {region.polarity:<9} at {where}  area {area}  peak {peak}  "
+            f"z {region.significance:.1f}")
+
+
+def appearance_line(a: AppearanceRegion, px_per_mm: float | None) -> str:
+    """One printed line per appearance finding (colour change, not relief).
+
+    Examples
+    --------
+    >>> a = AppearanceRegion(1, "discoloration", (40.0, 20.0), (30.0, 10.0, 50.0, 30.0),
+    ...                      320.0, 6.5, 12.0, -2.4, 0.7, 20.0)
+    >>> appearance_line(a, 4.0)
+    '  A1   discoloration at (10, 5) mm  area 20 mm²  CIEDE2000 6.5 (max 12)'
+    """
+    x, y = a.centroid
+    if px_per_mm:
+        where = f"({x / px_per_mm:.0f}, {y / px_per_mm:.0f}) mm"
+        area = f"{a.area_px / px_per_mm**2:.3g} mm²"
+    else:
+        where = f"({x:.0f}, {y:.0f}) px"
+        area = f"{a.area_px:.0f} px²"
+    return (f"  A{a.id:<3} {a.kind} at {where}  area {area}  "
+            f"CIEDE2000 {a.delta_e_mean:.1f} (max {a.delta_e_max:.0f})")
 
 
 def compare_stored(
@@ -141,6 +205,7 @@ def compare_stored(
     home: Path | None,
     *,
     settings: Settings | None = None,
+    allow_reversed: bool = False,
 ) -> int:
     """``monitor compare SLUG``: compare two stored scans (default newest vs previous) and store.
 
@@ -158,6 +223,8 @@ def compare_stored(
         Data home (None: ``MONITOR_HOME`` / settings).
     settings
         Comparison settings (the caller's, with CLI overrides); loaded when None.
+    allow_reversed
+        Compare a current scan captured before its baseline.
 
     Returns
     -------
@@ -179,6 +246,7 @@ def compare_stored(
             current=current,
             force=force,
             fingerprint=result_fingerprint(settings),
+            allow_reversed=allow_reversed,
         )
         detail = repository.comparison_detail(store, stored.id)
     except MonitorError as exc:
@@ -187,7 +255,9 @@ def compare_stored(
     counts = {
         "bulge": sum(r.polarity == "bulge" for r in detail.regions),
         "recession": sum(r.polarity == "recession" for r in detail.regions),
+        "appearance": len(detail.appearance),
     }
+    in_px = detail.method in ("photometric", "pair")
     if as_json:
         out: dict[str, Any] = {
             "comparison_id": detail.id,
@@ -204,7 +274,9 @@ def compare_stored(
                 "inliers": detail.n_inliers,
                 "matches": detail.n_matches,
             },
-            "regions": [r.to_dict() for r in detail.regions],
+            "px_per_mm": detail.px_per_mm,
+            "regions": [r.to_dict(detail.px_per_mm, height_in_px=in_px) for r in detail.regions],
+            "appearance": [a.to_dict(detail.px_per_mm) for a in detail.appearance],
             "artifacts": {k: str(v) for k, v in detail.artifacts.items()},
         }
         echo_json(out)
@@ -216,9 +288,7 @@ def compare_stored(
         f"{counts['recession']} recession; registration RMSE {detail.rmse_px:.2f} px"
     )
     for r in detail.regions:
-        area = f"{r.area_mm2:.3g} mm2" if r.area_mm2 is not None else f"{r.area_px:.0f} px"
-        typer.echo(
-            f"  #{r.id:<3} {r.polarity:<9} at ({r.centroid[0]:.0f}, {r.centroid[1]:.0f}) "
-            f"area {area}  peak {r.peak:+.3g}  z {r.significance:.1f}"
-        )
+        typer.echo(region_line(r, detail.px_per_mm, in_px))
+    for a in detail.appearance:
+        typer.echo(appearance_line(a, detail.px_per_mm))
     return 0

@@ -95,6 +95,8 @@ def run(
 
     Exit status: 0 all done, 3 nothing to do, 4 some files failed (quarantined
     or left to retry), 75 another run holds the lock, 1 error.
+
+    Example: monitor run --dry-run
     """
     bar = None
     with handled(lib.EXIT_ERROR):
@@ -132,7 +134,10 @@ def schedule_print(
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Print a systemd service + timer and a crontab line that run 'monitor run'."""
+    """Print a systemd service + timer and a crontab line that run 'monitor run'.
+
+    Example: monitor schedule print > monitor-schedule.txt
+    """
     with handled(lib.EXIT_ERROR):
         settings = load_settings()
         path = db.resolve_home(home, settings)

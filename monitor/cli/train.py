@@ -50,7 +50,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
         as_json: JsonOption = False,
     ) -> None:
-        """Train the pair (relief change) or relief (per-scan) network on synthetic pairs."""
+        """Train the pair (relief change) or relief (per-scan) network on synthetic pairs.
+
+        Example: monitor train pair --steps 2000
+        """
         from monitor.depth.base import select_device
         from monitor.nets import WEIGHTS_DIR
         from monitor.training import TrainConfig

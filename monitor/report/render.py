@@ -17,6 +17,7 @@ installed (non-editable) package finds it through ``MONITOR_TEMPLATES``.
 
 from __future__ import annotations
 
+import json
 import logging
 import mimetypes
 import os
@@ -34,12 +35,14 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 import jinja2
+import numpy as np
 import PIL.ImageFile
 
 from monitor import __version__
 from monitor.errors import MonitorError
 from monitor.report.charts import history_chart_png
-from monitor.results import Region, height_units
+from monitor.report.figures import JPEG_QUALITY, colour_limit
+from monitor.results import AppearanceRegion, Outline, Region, height_units
 from monitor.store.db import Store
 from monitor.store.repository import (
     ArtworkHistory,
@@ -181,40 +184,76 @@ def registration_quality(rmse_px: float, n_inliers: int, n_matches: int) -> str:
         f"{ratio:.0%})"
 
 
-def region_location(region: Region, width: int, height: int, px_per_mm: float | None) -> str:
-    """Where a region lies on the work, in a conservator's words plus coordinates.
+#: Conservation words for each kind of finding.
+FINDING_WORDS = {
+    "bulge": ("Raised area", "surface raised towards the viewer: possible blister, tenting, "
+              "cupping or a local deformation of the support"),
+    "recession": ("Depressed area", "surface sunk away from the viewer: possible dent, "
+                  "slackening of the canvas or flaking/loss of material"),
+    "discoloration": ("Discoloration", "change of colour not matched by relief: stain, "
+                      "tide line, varnish yellowing or blanching"),
+    "possible loss": ("Possible loss", "area now lighter and less saturated: paint or ground "
+                      "may be lost, the support showing through"),
+}
 
-    Zones are thirds of the baseline image (upper / middle / lower, left /
-    centre / right, as the viewer faces the work); coordinates are measured
-    from the top-left corner of the baseline image, in mm when the scale is
-    known, else in percent of its width and height.
+
+def _work_box(outline: Mapping[str, Any] | None, width: int, height: int
+              ) -> tuple[tuple[float, float, float, float], str]:
+    if outline and outline.get("bbox") and len(outline["bbox"]) == 4:
+        return tuple(float(v) for v in outline["bbox"]), str(outline.get("source", "found"))  # type: ignore[return-value]
+    return (0.0, 0.0, float(width), float(height)), "image"
+
+
+def region_location(
+    region: Region | Any,
+    width: int,
+    height: int,
+    px_per_mm: float | None,
+    outline: tuple[float, float, float, float] | None = None,
+) -> str:
+    """Where a finding lies on the work, in a conservator's words plus distances.
+
+    Zones are thirds of the work (upper / middle / lower, left / centre /
+    right, as the viewer faces it); the centre's distances are measured from
+    the work's left and top edges (its outline in the baseline, or the image
+    edge when no outline is known), in mm when the scale is known, else in
+    percent of the work's width and height.
 
     Parameters
     ----------
     region
-        The region (baseline pixel coordinates).
+        The region (baseline pixel coordinates; anything with ``centroid``).
     width, height
         Size of the baseline image in pixels.
     px_per_mm
         Baseline pixels per millimetre, or None.
+    outline
+        The work's ``(x0, y0, x1, y1)`` in baseline pixels; default the image.
 
     Returns
     -------
     str
-        e.g. ``upper left; x 120 mm, y 45 mm`` (with no-break spaces).
+        e.g. ``upper left; 120 mm from left, 45 mm from top`` (no-break spaces).
+
+    Examples
+    --------
+    >>> r = Region(1, "bulge", (130.0, 60.0), (120.0, 50.0, 140.0, 70.0), 400.0, 1.0, 0.5, 9.0)
+    >>> region_location(r, 400, 300, 2.0, (10.0, 10.0, 390.0, 290.0)).replace("\u00a0", " ")
+    'upper centre; 60 mm from left, 25 mm from top'
     """
-    x, y = region.centroid
-    col = min(int(3 * x / max(width, 1)), 2)
-    row = min(int(3 * y / max(height, 1)), 2)
-    vertical = ("upper", "middle", "lower")[max(row, 0)]
-    horizontal = ("left", "centre", "right")[max(col, 0)]
-    zone = f"{vertical} {horizontal}"
+    x0, y0, x1, y1 = outline or (0.0, 0.0, float(width), float(height))
+    w, h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+    x, y = region.centroid[0] - x0, region.centroid[1] - y0
+    col = min(max(int(3 * x / w), 0), 2)
+    row = min(max(int(3 * y / h), 0), 2)
+    zone = f"{('upper', 'middle', 'lower')[row]} {('left', 'centre', 'right')[col]}"
     if zone == "middle centre":
         zone = "centre"
+    nb = "\u00a0"
     if px_per_mm:
-        where = f"x\u00a0{x / px_per_mm:.0f}\u00a0mm, y\u00a0{y / px_per_mm:.0f}\u00a0mm"
+        where = f"{x / px_per_mm:.0f}{nb}mm from left, {y / px_per_mm:.0f}{nb}mm from top"
     else:
-        where = f"x\u00a0{100 * x / max(width, 1):.0f}%, y\u00a0{100 * y / max(height, 1):.0f}%"
+        where = f"{100 * x / w:.0f}%{nb}from left, {100 * y / h:.0f}%{nb}from top"
     return f"{zone}; {where}"
 
 
@@ -272,31 +311,158 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
-def _region_rows(detail: ComparisonDetail) -> list[dict[str, str]]:
+def _mm_or_px(value_px: float, px_per_mm: float | None, digits: int = 2) -> str:
+    nb = "\u00a0"
+    if px_per_mm:
+        return f"{value_px / px_per_mm:.{digits}g}{nb}mm"
+    return f"{value_px:.0f}{nb}px"
+
+
+def _area(area_px: float, area_mm2: float | None) -> str:
+    nb = "\u00a0"
+    return f"{area_mm2:.3g}{nb}mm²" if area_mm2 is not None else f"{area_px:.0f}{nb}px²"
+
+
+def _size(bbox: Sequence[float], px_per_mm: float | None) -> str:
+    w, h = bbox[2] - bbox[0], bbox[3] - bbox[1]
+    nb = "\u00a0"
+    if px_per_mm:
+        return f"{w / px_per_mm:.0f}{nb}×{nb}{h / px_per_mm:.0f}{nb}mm"
+    return f"{w:.0f}{nb}×{nb}{h:.0f}{nb}px"
+
+
+def _region_rows(
+    detail: ComparisonDetail, outline: tuple[float, float, float, float],
+    closeups: Mapping[str, Path | None],
+) -> list[dict[str, Any]]:
     rows = []
+    nb = "\u00a0"
     for r in detail.regions:
         pmm = peak_mm(r.peak, detail.method, detail.px_per_mm)
-        unit = height_units(detail.method, detail.model_id)
-        peak = f"{r.peak:+.3g}\u00a0{unit}" + (
-            f" ({pmm:+.2g}\u00a0mm)" if pmm is not None else ""
-        )
-        area = (
-            f"{r.area_mm2:.3g}\u00a0mm²" if r.area_mm2 is not None else f"{r.area_px:.0f}\u00a0px"
-        )
+        if pmm is not None:
+            peak = f"{pmm:+.2g}{nb}mm"
+        else:
+            peak = f"{r.peak:+.3g}{nb}{height_units(detail.method, detail.model_id)}"
+        name, meaning = FINDING_WORDS[r.polarity]
         rows.append(
             {
                 "number": str(r.id),
-                "type": "Bulge" if r.polarity == "bulge" else "Recession (depression)",
+                "type": name,
+                "meaning": meaning,
                 "polarity": r.polarity,
                 "location": region_location(
-                    r, detail.baseline.width, detail.baseline.height, detail.px_per_mm
+                    r, detail.baseline.width, detail.baseline.height, detail.px_per_mm, outline
                 ),
-                "area": area,
+                "size": _size(r.bbox, detail.px_per_mm),
+                "area": _area(r.area_px, r.area_mm2),
                 "peak": peak,
-                "significance": f"{r.significance:.1f} σ",
+                "significance": f"{r.significance:.0f}{nb}×{nb}noise",
+                "closeup": _uri(closeups.get(f"region-{r.id}")),
             }
         )
     return rows
+
+
+def _appearance_rows(
+    detail: ComparisonDetail, appearance: Sequence[Mapping[str, Any]],
+    outline: tuple[float, float, float, float], closeups: Mapping[str, Path | None],
+) -> list[dict[str, Any]]:
+    rows = []
+    for a in appearance:
+        region = _Located((float(a["centroid"][0]), float(a["centroid"][1])))
+        name, meaning = FINDING_WORDS.get(str(a["kind"]), FINDING_WORDS["discoloration"])
+        rows.append(
+            {
+                "number": f"A{a['id']}",
+                "type": name,
+                "meaning": meaning,
+                "kind": a["kind"],
+                "location": region_location(region, detail.baseline.width,
+                                            detail.baseline.height, detail.px_per_mm, outline),
+                "size": _size(a["bbox"], detail.px_per_mm),
+                "area": _area(float(a["area_px"]), a.get("area_mm2")),
+                "delta_e": f"ΔE₀₀ {float(a['delta_e_mean']):.1f} "
+                f"(max {float(a['delta_e_max']):.0f})",
+                "delta_l": f"{float(a['delta_l']):+.1f}",
+                "closeup": _uri(closeups.get(f"appearance-{a['id']}")),
+            }
+        )
+    return rows
+
+
+def _pairs(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    return [items[i : i + 2] for i in range(0, len(items), 2)]
+
+
+@dataclass(frozen=True)
+class _Located:
+    centroid: tuple[float, float]
+
+
+def _uri(path: Path | None) -> str | None:
+    return path.resolve().as_uri() if path is not None and path.is_file() else None
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    words = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+    count = words[n] if n < len(words) else str(n)
+    return f"{count} {one if n == 1 else (many or one + 's')}"
+
+
+def findings_sentences(
+    detail: ComparisonDetail, appearance: Sequence[Mapping[str, Any]], since: str
+) -> list[str]:
+    """The findings in plain conservation words, most important first.
+
+    Parameters
+    ----------
+    detail
+        The comparison.
+    appearance
+        Appearance findings as stored in ``regions.json`` (``kind``, ...).
+    since
+        How the history reads, e.g. ``first comparison`` or ``stable since the last scan``.
+
+    Returns
+    -------
+    list of str
+        Sentences for the Findings section.
+    """
+    bulges = sum(r.polarity == "bulge" for r in detail.regions)
+    recessions = sum(r.polarity == "recession" for r in detail.regions)
+    days = (detail.current.captured_at - detail.baseline.captured_at).days
+    period = (f"between {detail.baseline.captured_at:%d %B %Y} and "
+              f"{detail.current.captured_at:%d %B %Y} ({days} days)")
+    out = []
+    if detail.regions:
+        parts = []
+        if bulges:
+            parts.append(_plural(bulges, "raised area") + (" (bulge)" if bulges == 1
+                                                              else " (bulges)"))
+        if recessions:
+            parts.append(_plural(recessions, "depressed area") + (" (recession)" if recessions == 1
+                                                                   else " (recessions)"))
+        area = (f"{detail.changed_area_mm2:.3g} mm²" if detail.changed_area_mm2 is not None
+                else f"{detail.changed_area_px:.0f} px² (scale not recorded)")
+        out.append(f"Change in surface relief {period}: {' and '.join(parts)}, "
+                   f"{area} in all. Each is listed below with its place on the work.")
+    else:
+        out.append(f"No change in surface relief above the level of detection {period}.")
+    if appearance:
+        kinds = [str(a["kind"]) for a in appearance]
+        n_loss = kinds.count("possible loss")
+        n_disc = len(kinds) - n_loss
+        parts = []
+        if n_disc:
+            parts.append(_plural(n_disc, "discoloured area"))
+        if n_loss:
+            parts.append(_plural(n_loss, "area of possible loss", "areas of possible loss"))
+        out.append(f"Change of colour without relief: {' and '.join(parts)} "
+                   "(numbered A1…; not counted as bulges or recessions).")
+    elif detail.method == "photometric":
+        out.append("No change of colour above the threshold.")
+    out.append(f"History: {since}.")
+    return out
 
 
 def build_context(
@@ -304,6 +470,7 @@ def build_context(
     hist: ArtworkHistory,
     figures: Mapping[str, Path | None],
     generated_at: datetime,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything the template shows, as plain values (the template stays logic-free).
 
@@ -315,15 +482,21 @@ def build_context(
         History of its artwork.
     figures
         ``baseline_thumb``, ``current_thumb``, ``heatmap``, ``overlay``,
-        ``history`` -> PNG path (or None when not available).
+        ``locator``, ``history``, ``region-N``, ``appearance-N`` -> image path
+        (or None when not available).
     generated_at
         Time stamp printed on every page.
+    extra
+        ``appearance`` (list of dicts from ``regions.json``), ``outline``
+        (dict from ``regions.json``), ``limit`` / ``lod`` / ``units`` of the
+        heatmap.
 
     Returns
     -------
     dict
         The template context.
     """
+    extra = dict(extra or {})
     art = detail.artwork
     if art.width_mm and art.height_mm:
         dimensions = f"{art.height_mm:g} × {art.width_mm:g} mm (h × w)"
@@ -331,13 +504,41 @@ def build_context(
         dimensions = f"{art.height_mm or '?'} × {art.width_mm or '?'} mm (h × w)"
     else:
         dimensions = None
-    bulges = [r for r in detail.regions if r.polarity == "bulge"]
-    recessions = [r for r in detail.regions if r.polarity == "recession"]
-    if detail.changed_area_mm2 is not None:
-        changed = f"{detail.changed_area_mm2:.3g} mm²"
-    else:
-        changed = f"{detail.changed_area_px:.0f} px (scale unknown)"
+    appearance = list(extra.get("appearance") or [])
+    outline, outline_source = _work_box(extra.get("outline"), detail.baseline.width,
+                                        detail.baseline.height)
     interval = detail.current.captured_at - detail.baseline.captured_at
+    entry = next((e for e in hist.entries if e.comparison_id == detail.id), None)
+    since = getattr(entry, "wording", None) or (
+        "first comparison of this work" if len(hist.entries) <= 1
+        else f"changed area {hist.trend} over {len(hist.entries)} comparisons"
+    )
+    if len(hist.entries) > 1 and hist.summary:
+        since = f"{since}; the work overall: {hist.summary}"
+    by_track: dict[int, list[Any]] = {}
+    for point in getattr(hist, "tracks", ()):
+        by_track.setdefault(point.track, []).append(point)
+    tracked = []
+    for number, points in sorted(by_track.items()):
+        here = [p for p in points if p.comparison_id == detail.id]
+        if len(points) < 2 or not here:
+            continue
+        first, last = points[0], points[-1]
+
+        def size(p: Any) -> str:
+            return _area(p.area_px, p.area_mm2)
+
+        tracked.append({
+            "track": number,
+            "number": here[0].number,
+            "first": f"{first.captured_at:%Y-%m-%d}",
+            "first_area": size(first),
+            "last": f"{last.captured_at:%Y-%m-%d}",
+            "last_area": size(last),
+            "peak": _fmt(last.peak_mm, 2) + " mm" if last.peak_mm is not None
+            else _fmt(last.peak),
+            "seen": len(points),
+        })
     history_rows = [
         {
             "id": e.comparison_id,
@@ -347,16 +548,15 @@ def build_context(
             "n_recession": e.n_recession,
             "area": _fmt(e.changed_area_mm2) + " mm²"
             if e.changed_area_mm2 is not None
-            else f"{e.changed_area_px:.0f} px",
-            "peak": _fmt(e.max_abs_peak),
+            else f"{e.changed_area_px:.0f} px²",
+            "peak": _fmt(peak_mm(e.max_abs_peak, e.method, detail.px_per_mm), 2) + " mm"
+            if peak_mm(e.max_abs_peak, e.method, detail.px_per_mm) is not None
+            else _fmt(e.max_abs_peak),
+            "wording": getattr(e, "wording", None) or "",
             "this": e.comparison_id == detail.id,
         }
         for e in hist.entries
     ]
-
-    def uri(name: str) -> str | None:
-        path = figures.get(name)
-        return path.resolve().as_uri() if path is not None and path.is_file() else None
 
     def scan_block(scan: Any, role: str, thumb: str) -> dict[str, Any]:
         light = (
@@ -376,11 +576,21 @@ def build_context(
             "notes": display_text(scan.notes, NOTES_SHOWN_CHARS),
             "sha256": scan.sha256[:16],
             "original_name": display_text(scan.original_name),
-            "thumb": uri(thumb),
+            "thumb": _uri(figures.get(thumb)),
         }
 
     in_px = height_units(detail.method, detail.model_id) == "px"
     units = "baseline pixel pitch" if in_px else "relative units"
+    note = getattr(detail, "annotation", None)
+
+    def loan(name: str) -> str | None:
+        value = getattr(art, name, None)
+        return display_text(str(value)) if value not in (None, "") else None
+
+    def noted(name: str) -> str | None:
+        value = getattr(note, name, None) if note is not None else None
+        return display_text(str(value), NOTES_SHOWN_CHARS) if value not in (None, "") else None
+
     artwork = {
         "slug": art.slug,
         "title": display_text(art.title),
@@ -390,29 +600,77 @@ def build_context(
         "location": display_text(art.location),
         "notes": display_text(art.notes, NOTES_SHOWN_CHARS),
     }
+
+    examined = noted("examined_at") or detail.current.captured_at.strftime("%Y-%m-%d")
+    scale_text = (f"{detail.px_per_mm:g} px/mm (heights and sizes in mm)" if detail.px_per_mm
+                  else "not recorded: heights and sizes in pixels")
+    lod = extra.get("lod")
+    limit = extra.get("limit")
+    region_rows = _region_rows(detail, outline, figures)
+    appearance_rows = _appearance_rows(detail, appearance, outline, figures)
+    heat_units = extra.get("units", "px")
     return {
         "title": artwork["title"],
         "artwork": artwork,
         "dimensions": dimensions,
         "comparison_id": detail.id,
         "generated_at": generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "loan": {
+            "accession_number": loan("accession_number"),
+            "owner": loan("owner"),
+            "venue": loan("venue"),
+            "exhibition": loan("exhibition"),
+            "frame": loan("frame"),
+            "glazing": loan("glazing"),
+        },
+        "exam": {
+            "examiner": noted("examiner"),
+            "date": examined,
+            "conditions": noted("conditions"),
+            "light": f"{_plural(2, 'photograph')} under raking light, baseline "
+            f"{scan_block(detail.baseline, '', '')['light']}, current "
+            f"{scan_block(detail.current, '', '')['light']}",
+            "scale": scale_text,
+            "condition": noted("condition"),
+            "recommendations": noted("recommendations"),
+        },
+        "findings": findings_sentences(detail, appearance, since),
         "scans": [
             scan_block(detail.baseline, "Baseline", "baseline_thumb"),
             scan_block(detail.current, "Current", "current_thumb"),
         ],
         "interval_days": interval.days,
         "n_regions": len(detail.regions),
-        "n_bulge": len(bulges),
-        "n_recession": len(recessions),
-        "changed_area": changed,
         "registration": registration_quality(detail.rmse_px, detail.n_inliers, detail.n_matches),
         "rmse_homography": f"{detail.rmse_homography_px:.2f} px",
-        "heatmap": uri("heatmap"),
-        "overlay": uri("overlay"),
-        "history_chart": uri("history"),
+        "heatmap": _uri(figures.get("heatmap")),
+        "overlay": _uri(figures.get("overlay")),
+        "locator": _uri(figures.get("locator")),
+        "history_chart": _uri(figures.get("history")),
         "scale_known": detail.px_per_mm is not None,
-        "regions": _region_rows(detail),
+        "outline_words": "the work's edges as found in the baseline scan"
+        if outline_source == "found"
+        else ("the work's edges as set by the user" if outline_source == "user"
+              else "the edges of the baseline image (the work fills the frame; no edge found)"),
+        "heat": {
+            "units": heat_units,
+            "limit": "—" if limit is None else f"{limit:g} {heat_units}",
+            "lod": "—" if lod is None else f"{lod:.2g} {heat_units}",
+        },
+        "regions": region_rows,
+        "appearance": appearance_rows,
+        "closeup_rows": _pairs(
+            [{"src": r["closeup"], "number": r["number"],
+              "caption": f"{r['number']}. {r['type']} ({r['peak']}): {r['meaning']}."}
+             for r in region_rows if r["closeup"]]
+            + [{"src": a["closeup"], "number": a["number"],
+                "caption": f"{a['number']}. {a['type']} ({a['delta_e']}, lightness "
+                f"{a['delta_l']} L*): {a['meaning']}."}
+               for a in appearance_rows if a["closeup"]]
+        ),
         "history": history_rows,
+        "since": since,
+        "tracked": tracked,
         "trend": hist.trend,
         "units": units,
         "method": {
@@ -429,7 +687,8 @@ def build_context(
             else f"scale {detail.align_scale:.4g}, shift {_fmt(detail.align_shift)}, "
             f"{detail.align_n_used} px used, inliers {_fmt(detail.align_inlier_fraction)}",
             "analysis_scale": f"{detail.analysis_scale:.3g}",
-            "params": ", ".join(f"{k}={v}" for k, v in sorted(detail.params.items())),
+            "params": ", ".join(f"{k}={v}" for k, v in sorted(detail.params.items())
+                                if v is not None),
             "created": detail.created_at.strftime("%Y-%m-%d %H:%M UTC"),
         },
     }
@@ -485,7 +744,8 @@ def html_to_pdf(html: str, out: Path, fetcher: StoreURLFetcher, base: Path) -> i
     try:
         with _quiet_weasyprint():
             document = HTML(string=html, base_url=base.as_uri() + "/", url_fetcher=fetcher).render()
-            document.write_pdf(tmp)
+            document.write_pdf(tmp, pdf_tags=True, optimize_images=True, jpeg_quality=JPEG_QUALITY,
+                               custom_metadata=True)
         os.replace(tmp, out)
     except OSError as exc:
         raise MonitorError(f"cannot write report {out}: {exc}") from exc
@@ -506,31 +766,158 @@ def _quiet_weasyprint() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _artifact(store: Store, detail: ComparisonDetail, name: str) -> Path | None:
+    """A comparison's stored file, checked to lie in the store and to hold its bytes; or None."""
+    path = detail.artifacts.get(name)
+    if path is None:
+        return None
+    what = f"artifact {name} of comparison {detail.id}"
+    path = store.stored_file(path, what)
+    if not path.is_file():
+        return None
+    return store.verified_file(path, None, what)
+
+
+def _stored_summary(store: Store, detail: ComparisonDetail) -> dict[str, Any]:
+    """The comparison's ``regions.json`` (appearance findings, outline, LoD), or {}."""
+    path = _artifact(store, detail, "regions.json")
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def heat_scale(
+    detail: ComparisonDetail, hist: ArtworkHistory, stored: Mapping[str, Any]
+) -> tuple[str, float, float | None, float]:
+    """Units, colour limit, level of detection and map-to-display factor of the heatmaps.
+
+    The limit is the same for every comparison of the artwork (a nice number
+    above the largest peak of all of them, and above twice this comparison's
+    level of detection), so heatmaps of one work can be compared by eye.
+    """
+    in_px = detail.method in ("photometric", "pair")
+    if in_px and detail.px_per_mm:
+        units, factor = "mm", 1.0 / detail.px_per_mm
+    else:
+        units, factor = ("px" if in_px else "rel."), 1.0
+    z = float(detail.params.get("significance_z") or stored.get("params", {}).get(
+        "significance_z") or 6.0)
+    lod = stored.get("level_of_detection")
+    lod_value = float(lod) if isinstance(lod, (int, float)) else z * detail.noise_sigma
+    peaks = [e.max_abs_peak * factor for e in hist.entries if e.method == detail.method]
+    peaks += [r.peak * factor for r in detail.regions]
+    return units, colour_limit(peaks, lod_value * factor), lod_value * factor, factor
+
+
+def _crop_box(bbox: Sequence[float], width: int, height: int, margin: float = 1.0
+              ) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = bbox
+    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
+    side = max(side, 32.0)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    a0 = int(max(0, min(cx - side / 2, width - side)))
+    b0 = int(max(0, min(cy - side / 2, height - side)))
+    return a0, b0, int(min(width, a0 + side)), int(min(height, b0 + side))
+
+
 def _figures(
-    store: Store, detail: ComparisonDetail, hist: ArtworkHistory, folder: Path
-) -> dict[str, Path | None]:
-    from monitor.io import read_image  # below the report layer
-    from monitor.report.figures import thumbnail_png
+    store: Store, detail: ComparisonDetail, hist: ArtworkHistory, folder: Path,
+    stored: Mapping[str, Any],
+) -> tuple[dict[str, Path | None], dict[str, Any]]:
+    import cv2  # below the report layer: image resampling only
+
+    from monitor.io import read_float_tiff, read_image
+    from monitor.report.figures import (
+        closeup_png,
+        heatmap_png,
+        locator_png,
+        overlay_png,
+        thumbnail_png,
+    )
 
     figures: dict[str, Path | None] = {}
+    images: dict[str, Any] = {}
     for name, scan in (("baseline_thumb", detail.baseline), ("current_thumb", detail.current)):
         path = store.stored_file(scan.path, f"scan {scan.id}")
         if path.is_file():
             path = store.verified_file(path, scan.sha256, f"scan {scan.id}")
-            figures[name] = thumbnail_png(read_image(path).pixels, folder / f"{name}.png",
-                                          max_px=700)
+            images[name] = read_image(path).pixels
+            figures[name] = thumbnail_png(images[name], folder / f"{name}.jpg", max_px=640)
         else:
             figures[name] = None
-    for name in ("heatmap", "overlay"):
-        path = detail.artifacts.get(f"{name}.png")
-        if path is not None:
-            what = f"artifact {name}.png of comparison {detail.id}"
-            path = store.stored_file(path, what)
-            if path.is_file():
-                path = store.verified_file(path, None, what)
-        figures[name] = path if path is not None and path.is_file() else None
-    figures["history"] = history_chart_png(hist, folder / "history.png", highlight=detail.id)
-    return figures
+    units, limit, lod, factor = heat_scale(detail, hist, stored)
+    appearance = [
+        AppearanceRegion(
+            id=int(a["id"]), kind=a["kind"], centroid=tuple(a["centroid"]),
+            bbox=tuple(a["bbox"]), area_px=float(a["area_px"]),
+            delta_e_mean=float(a["delta_e_mean"]), delta_e_max=float(a["delta_e_max"]),
+            delta_l=float(a["delta_l"]), delta_chroma=float(a.get("delta_chroma", 0.0)),
+            area_mm2=a.get("area_mm2"),
+        )
+        for a in stored.get("appearance") or []
+    ]
+    change_path = _artifact(store, detail, "change.tif")
+    change = None
+    if change_path is not None:
+        change = read_float_tiff(change_path) * factor
+        s = min(1.0, 1600 / max(change.shape))
+        figures["heatmap"] = heatmap_png(
+            change, folder / "heatmap.png", units=units, vmax=limit, lod=lod,
+            px_per_mm=detail.px_per_mm, regions=detail.regions, appearance=appearance,
+            max_px=1600, max_height_in=3.9,
+        ) if s > 0 else None
+    else:
+        figures["heatmap"] = _artifact(store, detail, "heatmap.png")
+    base = images.get("baseline_thumb")
+    if base is not None:
+        figures["overlay"] = overlay_png(
+            base, detail.regions, folder / "overlay.jpg", appearance=appearance,
+            px_per_mm=detail.px_per_mm, width_in=7.0, max_height_in=3.9,
+        )
+    else:
+        figures["overlay"] = _artifact(store, detail, "overlay.png")
+    outline, _ = _work_box(stored.get("outline"), detail.baseline.width, detail.baseline.height)
+    figures["locator"] = locator_png(Outline(outline, "found"), detail.regions,
+                                     folder / "locator.png", appearance=appearance)
+    cur = images.get("current_thumb")
+    if base is not None and cur is not None and change is not None:
+        hom = np.asarray(detail.homography, dtype=np.float64).reshape(3, 3)
+        items = [(f"region-{r.id}", r.bbox, f"{r.id}  {FINDING_WORDS[r.polarity][0].lower()}")
+                 for r in detail.regions]
+        items += [(f"appearance-{a.id}", a.bbox, f"A{a.id}  {a.kind}") for a in appearance]
+        for key, bbox, label in items:
+            x0, y0, x1, y1 = _crop_box(bbox, detail.baseline.width, detail.baseline.height)
+            shift = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], dtype=np.float64)
+            after = cv2.warpPerspective(
+                np.ascontiguousarray(cur), shift @ hom, (x1 - x0, y1 - y0),
+                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+            )
+            before = base[y0:y1, x0:x1]
+            figures[key] = closeup_png(
+                before, after, change[y0:y1, x0:x1], folder / f"{key}.jpg", limit=limit,
+                lod=lod, units=units, label=label, px_per_mm=detail.px_per_mm,
+                box=(bbox[0] - x0, bbox[1] - y0, bbox[2] - x0, bbox[3] - y0),
+                width_in=3.25,
+            )
+    # one comparison makes no trend: a single bar would only take room from the findings
+    tracks: dict[int, list[tuple[datetime, float]]] = {}
+    for point in getattr(hist, "tracks", ()):
+        area = point.area_mm2 if point.area_mm2 is not None else point.area_px
+        tracks.setdefault(point.track, []).append((point.captured_at, float(area)))
+    followed = {t: pts for t, pts in tracks.items() if len(pts) >= 2}
+    figures["history"] = (
+        history_chart_png(hist, folder / "history.png", highlight=detail.id,
+                          series={e.comparison_id: e.series for e in hist.entries},
+                          tracks=followed or None)
+        if len(hist.entries) >= 2 else None
+    )
+    extra = {"appearance": stored.get("appearance") or [], "outline": stored.get("outline"),
+             "limit": limit, "lod": lod, "units": units}
+    return figures, extra
 
 
 def write_report(
@@ -568,8 +955,14 @@ def write_report(
     except OSError as exc:
         raise MonitorError(f"cannot write into {out.parent}: {exc}") from exc
     try:
-        figures = _figures(store, detail, hist, staging)
-        context = build_context(detail, hist, figures, now or datetime.now(UTC))
+        stored = _stored_summary(store, detail)
+        # the store's own records come first; regions.json covers comparisons stored before them
+        if detail.appearance:
+            stored["appearance"] = [a.to_dict(detail.px_per_mm) for a in detail.appearance]
+        if detail.outline is not None:
+            stored["outline"] = detail.outline.to_dict(detail.px_per_mm)
+        figures, extra = _figures(store, detail, hist, staging, stored)
+        context = build_context(detail, hist, figures, now or datetime.now(UTC), extra)
         html = render_html(context, templates)
         fetcher = StoreURLFetcher([templates, store.objects_dir, staging])
         pages = html_to_pdf(html, out, fetcher, templates)

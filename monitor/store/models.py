@@ -93,6 +93,13 @@ class Artwork(Base):
     location: Mapped[str | None] = mapped_column(String(500))
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # loan condition report (migration 0004)
+    accession_number: Mapped[str | None] = mapped_column(String(200))
+    owner: Mapped[str | None] = mapped_column(String(500))
+    venue: Mapped[str | None] = mapped_column(String(500))
+    exhibition: Mapped[str | None] = mapped_column(String(500))
+    frame: Mapped[str | None] = mapped_column(String(500))
+    glazing: Mapped[str | None] = mapped_column(String(500))
 
     scans: Mapped[list[Scan]] = relationship(
         back_populates="artwork", cascade="all, delete-orphan", order_by="Scan.captured_at"
@@ -176,6 +183,15 @@ class ComparisonRecord(Base):
     changed_area_mm2: Mapped[float | None] = mapped_column(Float)
     timings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     artifacts: Mapped[dict[str, str]] = mapped_column(JSON)
+    # the examiner's record (migration 0004): free text a person adds to a comparison
+    examiner: Mapped[str | None] = mapped_column(String(200))
+    examined_at: Mapped[str | None] = mapped_column(String(40))
+    conditions: Mapped[str | None] = mapped_column(Text)
+    condition: Mapped[str | None] = mapped_column(Text)
+    recommendations: Mapped[str | None] = mapped_column(Text)
+    # the work's outline in the baseline, (x0, y0, x1, y1) px, and where it came from
+    outline: Mapped[list[float] | None] = mapped_column(JSON(none_as_null=True))
+    outline_source: Mapped[str | None] = mapped_column(String(16))
 
     artwork: Mapped[Artwork] = relationship()
     baseline_scan: Mapped[Scan] = relationship(foreign_keys=[baseline_scan_id])
@@ -184,6 +200,11 @@ class ComparisonRecord(Base):
         back_populates="comparison",
         cascade="all, delete-orphan",
         order_by="RegionRecord.number",
+    )
+    appearance_regions: Mapped[list[AppearanceRecord]] = relationship(
+        back_populates="comparison",
+        cascade="all, delete-orphan",
+        order_by="AppearanceRecord.number",
     )
 
 
@@ -214,3 +235,33 @@ class RegionRecord(Base):
     significance: Mapped[float] = mapped_column(Float)
 
     comparison: Mapped[ComparisonRecord] = relationship(back_populates="regions")
+
+
+class AppearanceRecord(Base):
+    """One appearance finding (colour change, not relief) of a stored comparison."""
+
+    __tablename__ = "appearance_region"
+    __table_args__ = (
+        UniqueConstraint("comparison_id", "number"),
+        CheckConstraint("kind IN ('discoloration', 'possible loss')", name="kind"),
+        CheckConstraint("area_px >= 0", name="area"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    comparison_id: Mapped[int] = mapped_column(ForeignKey("comparison.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    centroid_x: Mapped[float] = mapped_column(Float)
+    centroid_y: Mapped[float] = mapped_column(Float)
+    bbox_x0: Mapped[float] = mapped_column(Float)
+    bbox_y0: Mapped[float] = mapped_column(Float)
+    bbox_x1: Mapped[float] = mapped_column(Float)
+    bbox_y1: Mapped[float] = mapped_column(Float)
+    area_px: Mapped[float] = mapped_column(Float)
+    area_mm2: Mapped[float | None] = mapped_column(Float)
+    delta_e_mean: Mapped[float] = mapped_column(Float)
+    delta_e_max: Mapped[float] = mapped_column(Float)
+    delta_l: Mapped[float] = mapped_column(Float)
+    delta_chroma: Mapped[float] = mapped_column(Float)
+
+    comparison: Mapped[ComparisonRecord] = relationship(back_populates="appearance_regions")

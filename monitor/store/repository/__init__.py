@@ -23,6 +23,7 @@ from monitor.store.repository.artworks import (  # noqa: F401
     add_artwork,
     get_artwork,
     list_artworks,
+    update_artwork,
 )
 from monitor.store.repository.blobs import (  # noqa: F401
     PAUSE_ENV,
@@ -33,7 +34,9 @@ from monitor.store.repository.blobs import (  # noqa: F401
 )
 from monitor.store.repository.comparisons import (  # noqa: F401
     NON_RESULT_SETTINGS,
+    annotate_comparison,
     cache_key,
+    check_order,
     compare_and_store,
     comparison_detail,
     comparison_inputs,
@@ -41,7 +44,10 @@ from monitor.store.repository.comparisons import (  # noqa: F401
     record_comparison,
 )
 from monitor.store.repository.records import (  # noqa: F401
+    ANNOTATION_FIELDS,
+    LOAN_FIELDS,
     SLUG_PATTERN,
+    Annotation,
     ArtworkHistory,
     ArtworkInfo,
     ComparisonDetail,
@@ -53,9 +59,11 @@ from monitor.store.repository.records import (  # noqa: F401
     ScanInfo,
     ScanMeta,
     StoredComparison,
+    TrackPoint,
     WriteFn,
     _exif_time,
     check_text,
+    no_artwork_message,
     parse_time,
     to_utc,
     validate_slug,

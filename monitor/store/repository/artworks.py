@@ -12,6 +12,7 @@ from monitor.errors import MonitorError
 from monitor.store.db import Store
 from monitor.store.models import Artwork
 from monitor.store.repository.records import (
+    LOAN_FIELDS,
     ArtworkInfo,
     _artwork_info,
     _db_error,
@@ -34,6 +35,7 @@ def add_artwork(
     height_mm: float | None = None,
     location: str | None = None,
     notes: str | None = None,
+    **loan: str | None,
 ) -> ArtworkInfo:
     """Register a new artwork.
 
@@ -49,6 +51,9 @@ def add_artwork(
         Free-text identification (stored as given, escaped when rendered).
     width_mm, height_mm
         Dimensions of the work in millimetres.
+    **loan
+        Loan fields (:data:`LOAN_FIELDS`): ``accession_number``, ``owner``,
+        ``venue``, ``exhibition``, ``frame``, ``glazing``.
 
     Returns
     -------
@@ -56,6 +61,9 @@ def add_artwork(
         The stored artwork.
     """
     validate_slug(slug)
+    unknown = sorted(set(loan) - set(LOAN_FIELDS))
+    if unknown:
+        raise MonitorError(f"unknown artwork field(s): {', '.join(unknown)}")
     title_clean = _optional_text("title", title, 500)
     if title_clean is None:
         raise MonitorError("title must not be empty")
@@ -69,6 +77,7 @@ def add_artwork(
         height_mm=_positive("height_mm", height_mm),
         location=_optional_text("location", location, 500),
         notes=_optional_text("notes", notes, 100_000),
+        **{k: _optional_text(k, v, LOAN_FIELDS[k]) for k, v in loan.items()},
     )
     try:
         with Session(store.engine) as session, session.begin():
@@ -80,6 +89,51 @@ def add_artwork(
     except SQLAlchemyError as exc:
         raise _db_error("adding the artwork", exc) from exc
     return info
+
+
+def update_artwork(store: Store, slug: str, **changes: str | float | None) -> ArtworkInfo:
+    """Change an artwork's identification or loan fields (fields not given are kept).
+
+    Parameters
+    ----------
+    store
+        The open store.
+    slug
+        Artwork id.
+    **changes
+        Any of ``title``, ``artist``, ``date``, ``medium``, ``width_mm``,
+        ``height_mm``, ``location``, ``notes`` and :data:`LOAN_FIELDS`;
+        ``None`` keeps a value, an empty string clears a text field.
+
+    Returns
+    -------
+    ArtworkInfo
+        The artwork as now stored.
+    """
+    text_fields = {"title": 500, "artist": 500, "date": 100, "medium": 500, "location": 500,
+                   "notes": 100_000, **LOAN_FIELDS}
+    unknown = sorted(set(changes) - set(text_fields) - {"width_mm", "height_mm"})
+    if unknown:
+        raise MonitorError(f"unknown artwork field(s): {', '.join(unknown)}")
+    clean: dict[str, object] = {}
+    for name, value in changes.items():
+        if value is None:
+            continue
+        if name in ("width_mm", "height_mm"):
+            clean[name] = _positive(name, float(value))
+        else:
+            clean[name] = _optional_text(name, str(value), text_fields[name])
+    if "title" in clean and clean["title"] is None:
+        raise MonitorError("title must not be empty")
+    try:
+        with Session(store.engine) as session, session.begin():
+            art = _get_artwork(session, slug)
+            for name, value in clean.items():
+                setattr(art, name, value)
+            session.flush()
+            return _artwork_info(art)
+    except SQLAlchemyError as exc:
+        raise _db_error("updating the artwork", exc) from exc
 
 
 def get_artwork(store: Store, slug: str) -> ArtworkInfo:

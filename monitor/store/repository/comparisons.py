@@ -9,6 +9,7 @@ import shutil
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from monitor.config import Settings, validate_light
 from monitor.errors import MonitorError
 from monitor.results import Comparison, Light, Region
 from monitor.store.db import Store
-from monitor.store.models import ComparisonRecord, RegionRecord
+from monitor.store.models import AppearanceRecord, ComparisonRecord, RegionRecord
 from monitor.store.repository.blobs import (
     _discard,
     _lock,
@@ -33,14 +34,20 @@ from monitor.store.repository.blobs import (
     _undo_created,
 )
 from monitor.store.repository.records import (
+    ANNOTATION_FIELDS,
+    Annotation,
     ComparisonDetail,
     RunFn,
     ScanInfo,
     StoredComparison,
     WriteFn,
+    _annotation_of,
+    _appearance_of,
     _artwork_info,
     _db_error,
     _get_artwork,
+    _optional_text,
+    _outline_of,
     _regions_of,
     _scan_info,
 )
@@ -215,7 +222,30 @@ def _comparison_row(
         else float(sum(a for a in areas_mm2 if a is not None)),
         timings=[_jsonable(asdict(t)) for t in comparison.timings],
         artifacts=dict(artifacts),
+        outline=None if comparison.outline is None
+        else [_finite("outline", float(v)) for v in comparison.outline.bbox],
+        outline_source=None if comparison.outline is None else comparison.outline.source,
     )
+    for a in comparison.appearance_regions:
+        x0, y0, x1, y1 = (float(v) for v in a.bbox)
+        row.appearance_regions.append(
+            AppearanceRecord(
+                number=int(a.id),
+                kind=str(a.kind),
+                centroid_x=_finite("centroid", a.centroid[0]),
+                centroid_y=_finite("centroid", a.centroid[1]),
+                bbox_x0=x0,
+                bbox_y0=y0,
+                bbox_x1=x1,
+                bbox_y1=y1,
+                area_px=_finite("appearance area", a.area_px),
+                area_mm2=None if px_per_mm is None else a.area_px / px_per_mm**2,
+                delta_e_mean=_finite("colour difference", a.delta_e_mean),
+                delta_e_max=_finite("colour difference", a.delta_e_max),
+                delta_l=_finite("lightness change", a.delta_l),
+                delta_chroma=_finite("chroma change", a.delta_chroma),
+            )
+        )
     for region, area_mm2 in zip(comparison.regions, areas_mm2, strict=True):
         x0, y0, x1, y1 = (float(v) for v in region.bbox)
         row.regions.append(
@@ -345,6 +375,9 @@ def record_comparison(
                     session.execute(
                         delete(RegionRecord).where(RegionRecord.comparison_id == old.id)
                     )
+                    session.execute(
+                        delete(AppearanceRecord).where(AppearanceRecord.comparison_id == old.id)
+                    )
                     session.delete(old)
                     session.flush()
                 row = _comparison_row(comparison, art.id, baseline, current, key, stored)
@@ -379,6 +412,7 @@ def compare_and_store(
     current: str | None = None,
     force: bool = False,
     fingerprint: Mapping[str, object] | None = None,
+    allow_reversed: bool = False,
 ) -> StoredComparison:
     """Compare two stored scans of an artwork and store the result, or reuse a stored one.
 
@@ -401,6 +435,9 @@ def compare_and_store(
         Recompute and replace even when the same request is stored.
     fingerprint
         Device and weights' hash (enter the cache key, see :func:`cache_key`).
+    allow_reversed
+        Compare a current scan captured *before* its baseline (normally
+        refused: its change would read backwards in the history).
 
     Returns
     -------
@@ -410,6 +447,7 @@ def compare_and_store(
     """
     settings = settings or Settings()
     base, cur = select_pair(store, slug, baseline, current)
+    check_order(base, cur, allow_reversed=allow_reversed)
     light, px_per_mm = comparison_inputs(base, cur, settings)
     key = cache_key(base, cur, settings, light, px_per_mm, fingerprint=fingerprint)
     existing = find_comparison(store, key)
@@ -430,6 +468,104 @@ def compare_and_store(
                                  reuse=not force)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def check_order(baseline: ScanInfo, current: ScanInfo, *, allow_reversed: bool = False) -> None:
+    """Refuse a pair whose current scan was captured before its baseline (unless allowed).
+
+    Parameters
+    ----------
+    baseline, current
+        The pair.
+    allow_reversed
+        Let a reversed pair through (it is then read as "other" in the history).
+
+    Raises
+    ------
+    MonitorError
+        When the current scan is older than the baseline.
+    """
+    if allow_reversed or current.captured_at >= baseline.captured_at:
+        return
+    raise MonitorError(
+        f"current scan {current.id} ({current.captured_at:%Y-%m-%d}) is older than baseline "
+        f"scan {baseline.id} ({baseline.captured_at:%Y-%m-%d}); swap --baseline and --current, "
+        "or pass --allow-reversed to compare backwards on purpose"
+    )
+
+
+def annotate_comparison(
+    store: Store,
+    comparison_id: int,
+    *,
+    outline: tuple[float, float, float, float] | None = None,
+    **fields: str | None,
+) -> Annotation:
+    """Record the examiner's words on a comparison (fields not given are kept).
+
+    Parameters
+    ----------
+    store
+        The open store.
+    comparison_id
+        Id of the comparison.
+    **fields
+        Any of ``examiner``, ``examined_at`` (YYYY-MM-DD), ``conditions``,
+        ``condition``, ``recommendations``; ``None`` keeps the stored value,
+        an empty string clears it.
+    outline
+        The work's edges in the baseline, ``(x0, y0, x1, y1)`` baseline pixels,
+        set by the user (locations in the report are then measured from it).
+
+    Returns
+    -------
+    Annotation
+        The annotation now stored.
+
+    Examples
+    --------
+    >>> # annotate_comparison(store, 3, examiner="A. Registrar", condition="Stable.")
+    """
+    unknown = sorted(set(fields) - set(ANNOTATION_FIELDS))
+    if unknown:
+        raise MonitorError(f"unknown annotation field(s): {', '.join(unknown)}")
+    clean: dict[str, str | None] = {}
+    for name, value in fields.items():
+        if value is None:
+            continue
+        text = _optional_text(name, value, ANNOTATION_FIELDS[name])
+        if name == "examined_at" and text is not None:
+            try:
+                text = date.fromisoformat(text).isoformat()
+            except ValueError:
+                raise MonitorError(
+                    f"examined_at must be a date YYYY-MM-DD, got {value!r}"
+                ) from None
+        clean[name] = text
+    if outline is not None:
+        x0, y0, x1, y1 = (float(v) for v in outline)
+        if not all(math.isfinite(v) and v >= 0 for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0:
+            raise MonitorError(f"outline must be x0,y0,x1,y1 with x0 < x1, y0 < y1, got {outline}")
+    try:
+        with Session(store.engine) as session, session.begin():
+            row = session.get(ComparisonRecord, comparison_id)
+            if row is None:
+                raise MonitorError(f"no comparison {comparison_id}")
+            for name, value in clean.items():
+                setattr(row, name, value)
+            if outline is not None:
+                scan = row.baseline_scan
+                if x1 > scan.width or y1 > scan.height:
+                    raise MonitorError(
+                        f"outline {outline} leaves the baseline image ({scan.width} x "
+                        f"{scan.height} px)"
+                    )
+                row.outline = [x0, y0, x1, y1]
+                row.outline_source = "user"
+            session.flush()
+            return _annotation_of(row)
+    except SQLAlchemyError as exc:
+        raise _db_error("annotating the comparison", exc) from exc
 
 
 def comparison_detail(store: Store, comparison_id: int) -> ComparisonDetail:
@@ -480,4 +616,7 @@ def comparison_detail(store: Store, comparison_id: int) -> ComparisonDetail:
             changed_area_mm2=row.changed_area_mm2,
             timings=tuple(row.timings),
             artifacts={name: store.home / rel for name, rel in row.artifacts.items()},
+            appearance=_appearance_of(row),
+            annotation=_annotation_of(row),
+            outline=_outline_of(row),
         )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from monitor.errors import MonitorError
-from monitor.results import Comparison, ImageData, Light, Region
+from monitor.results import AppearanceRegion, Comparison, ImageData, Light, Outline, Region
 from monitor.store.models import Artwork, ComparisonRecord, Scan
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -43,10 +44,52 @@ class ArtworkInfo:
     height_mm: float | None = None
     location: str | None = None
     notes: str | None = None
+    accession_number: str | None = None
+    owner: str | None = None
+    venue: str | None = None
+    exhibition: str | None = None
+    frame: str | None = None
+    glazing: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict."""
         return asdict(self)
+
+
+#: Loan fields of an artwork (free text, at most this many characters).
+LOAN_FIELDS: dict[str, int] = {
+    "accession_number": 200,
+    "owner": 500,
+    "venue": 500,
+    "exhibition": 500,
+    "frame": 500,
+    "glazing": 500,
+}
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """What the examiner records on a comparison (``monitor comparison annotate``)."""
+
+    examiner: str | None = None
+    examined_at: str | None = None
+    conditions: str | None = None
+    condition: str | None = None
+    recommendations: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+#: Annotation fields and their largest length.
+ANNOTATION_FIELDS: dict[str, int] = {
+    "examiner": 200,
+    "examined_at": 40,
+    "conditions": 10_000,
+    "condition": 100_000,
+    "recommendations": 100_000,
+}
 
 
 @dataclass(frozen=True)
@@ -137,6 +180,9 @@ class HistoryEntry:
     changed_area_px: float
     changed_area_mm2: float | None
     max_abs_peak: float
+    series: str = "other"  # "since first scan", "scan to scan" or "other"
+    wording: str = ""  # plain words, e.g. "stable since the last scan"
+    n_appearance: int = 0
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict (times in ISO 8601)."""
@@ -154,6 +200,8 @@ class ArtworkHistory:
     entries: tuple[HistoryEntry, ...]
     trend: str  # "rising", "falling", "stable" or "insufficient data"
     trend_units: str  # "mm2" or "px"
+    summary: str = ""  # plain words for the whole history
+    tracks: tuple[TrackPoint, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict."""
@@ -162,7 +210,30 @@ class ArtworkHistory:
             "comparisons": [e.to_dict() for e in self.entries],
             "trend": self.trend,
             "trend_units": self.trend_units,
+            "summary": self.summary,
+            "tracks": [t.to_dict() for t in self.tracks],
         }
+
+
+@dataclass(frozen=True)
+class TrackPoint:
+    """One sighting of a tracked region: its number across comparisons, and its size then."""
+
+    track: int
+    comparison_id: int
+    number: int  # its number within that comparison
+    captured_at: datetime  # the current scan's capture time
+    polarity: str
+    area_px: float
+    area_mm2: float | None
+    peak: float
+    peak_mm: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready dict."""
+        out = asdict(self)
+        out["captured_at"] = self.captured_at.isoformat()
+        return out
 
 
 @dataclass(frozen=True)
@@ -197,21 +268,39 @@ class ComparisonDetail:
     changed_area_mm2: float | None
     timings: tuple[dict[str, Any], ...]
     artifacts: dict[str, Path] = field(default_factory=dict)
+    appearance: tuple[AppearanceRegion, ...] = ()
+    annotation: Annotation = field(default_factory=Annotation)
+    outline: Outline | None = None
+
+    @property
+    def appearance_findings(self) -> list[str]:
+        """One line per appearance finding (colour change, not relief), for viewers."""
+        return [
+            f"A{a.id}: {a.kind}, CIEDE2000 {a.delta_e_mean:.1f} (max {a.delta_e_max:.0f}), "
+            + (f"{a.area_mm2:.3g} mm²" if a.area_mm2 is not None else f"{a.area_px:.0f} px²")
+            for a in self.appearance
+        ]
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict."""
+        skip = {"artwork", "baseline", "current", "regions", "light", "artifacts", "appearance",
+                "annotation", "outline"}
         out: dict[str, object] = {
-            f.name: getattr(self, f.name)
-            for f in fields(self)
-            if f.name not in {"artwork", "baseline", "current", "regions", "light", "artifacts"}
+            f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip
         }
+        out["appearance"] = [a.to_dict(self.px_per_mm) for a in self.appearance]
+        out["annotation"] = self.annotation.to_dict()
+        out["outline"] = None if self.outline is None else self.outline.to_dict(self.px_per_mm)
         out["created_at"] = self.created_at.isoformat()
         out["homography"] = list(self.homography)
         out["artwork"] = self.artwork.to_dict()
         out["baseline"] = self.baseline.to_dict()
         out["current"] = self.current.to_dict()
         out["light"] = asdict(self.light)
-        out["regions"] = [r.to_dict() for r in self.regions]
+        out["regions"] = [
+            r.to_dict(self.px_per_mm, height_in_px=self.method in ("photometric", "pair"))
+            for r in self.regions
+        ]
         out["artifacts"] = {k: str(v) for k, v in self.artifacts.items()}
         return out
 
@@ -378,6 +467,7 @@ def _artwork_info(art: Artwork) -> ArtworkInfo:
         height_mm=art.height_mm,
         location=art.location,
         notes=art.notes,
+        **{name: getattr(art, name) for name in LOAN_FIELDS},
     )
 
 
@@ -385,8 +475,26 @@ def _get_artwork(session: Session, slug: str) -> Artwork:
     validate_slug(slug)
     art = session.scalar(select(Artwork).where(Artwork.slug == slug))
     if art is None:
-        raise MonitorError(f"no artwork {slug!r}; add it with 'monitor artwork add {slug}'")
+        raise MonitorError(no_artwork_message(slug, session.scalars(select(Artwork.slug)).all()))
     return art
+
+
+def no_artwork_message(slug: str, known: Sequence[str]) -> str:
+    """The error for an unknown slug: the nearest known slugs, never an invitation to duplicate.
+
+    Examples
+    --------
+    >>> no_artwork_message("nightwatch", ["night-watch", "sunflowers"])
+    "no artwork 'nightwatch'; did you mean 'night-watch'? (list them with 'monitor artwork list')"
+    >>> no_artwork_message("x", []).startswith("no artwork 'x'; there are no artworks yet")
+    True
+    """
+    if not known:
+        return (f"no artwork {slug!r}; there are no artworks yet "
+                "(add one with 'monitor artwork add SLUG --title ...')")
+    near = difflib.get_close_matches(slug, list(known), n=3, cutoff=0.6)
+    hint = (f"did you mean {' or '.join(repr(n) for n in near)}? " if near else "")
+    return f"no artwork {slug!r}; {hint}(list them with 'monitor artwork list')"
 
 
 def _db_error(action: str, exc: SQLAlchemyError) -> MonitorError:
@@ -409,3 +517,32 @@ def _regions_of(row: ComparisonRecord) -> tuple[Region, ...]:
         )
         for r in row.regions
     )
+
+
+def _appearance_of(row: ComparisonRecord) -> tuple[AppearanceRegion, ...]:
+    return tuple(
+        AppearanceRegion(
+            id=a.number,
+            kind="possible loss" if a.kind == "possible loss" else "discoloration",
+            centroid=(a.centroid_x, a.centroid_y),
+            bbox=(a.bbox_x0, a.bbox_y0, a.bbox_x1, a.bbox_y1),
+            area_px=a.area_px,
+            delta_e_mean=a.delta_e_mean,
+            delta_e_max=a.delta_e_max,
+            delta_l=a.delta_l,
+            delta_chroma=a.delta_chroma,
+            area_mm2=a.area_mm2,
+        )
+        for a in row.appearance_regions
+    )
+
+
+def _annotation_of(row: ComparisonRecord) -> Annotation:
+    return Annotation(**{name: getattr(row, name) for name in ANNOTATION_FIELDS})
+
+
+def _outline_of(row: ComparisonRecord) -> Outline | None:
+    if not row.outline or len(row.outline) != 4:
+        return None
+    source = row.outline_source if row.outline_source in ("found", "image", "user") else "found"
+    return Outline(tuple(float(v) for v in row.outline), source)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -17,9 +18,18 @@ from monitor.store.repository.records import (
     ArtworkHistory,
     HistoryEntry,
     RegionSummary,
+    TrackPoint,
     _artwork_info,
     _get_artwork,
     _regions_of,
+)
+from monitor.store.tracking import (
+    Sighting,
+    Step,
+    describe_steps,
+    series_of,
+    summary_words,
+    track_regions,
 )
 
 #: Relative change of the fitted changed area across the history below which it is "stable".
@@ -146,42 +156,91 @@ def history(store: Store, slug: str) -> ArtworkHistory:
             .where(ComparisonRecord.artwork_id == art.id)
             .order_by(cur_scan.captured_at, base_scan.captured_at, ComparisonRecord.id)
         ).all()
-        entries = []
+        scan_order = list(session.scalars(
+            select(Scan.id).where(Scan.artwork_id == art.id).order_by(Scan.captured_at, Scan.id)
+        ))
+        raw = []
         for row in rows:
             regions = _regions_of(row)
             bulges = [r for r in regions if r.polarity == "bulge"]
             recessions = [r for r in regions if r.polarity == "recession"]
-            entries.append(
-                HistoryEntry(
-                    comparison_id=row.id,
-                    created_at=row.created_at,
-                    baseline_scan_id=row.baseline_scan_id,
-                    baseline_captured_at=row.baseline_scan.captured_at,
-                    current_scan_id=row.current_scan_id,
-                    current_captured_at=row.current_scan.captured_at,
-                    method=row.method,
-                    n_bulge=len(bulges),
-                    n_recession=len(recessions),
-                    largest_bulge=_largest(bulges, row.method, row.px_per_mm),
-                    largest_recession=_largest(recessions, row.method, row.px_per_mm),
-                    changed_area_px=row.changed_area_px,
-                    changed_area_mm2=row.changed_area_mm2,
-                    max_abs_peak=max((abs(r.peak) for r in regions), default=0.0),
-                )
-            )
+            raw.append((row.id, row.px_per_mm, regions, HistoryEntry(
+                comparison_id=row.id,
+                created_at=row.created_at,
+                baseline_scan_id=row.baseline_scan_id,
+                baseline_captured_at=row.baseline_scan.captured_at,
+                current_scan_id=row.current_scan_id,
+                current_captured_at=row.current_scan.captured_at,
+                method=row.method,
+                n_bulge=len(bulges),
+                n_recession=len(recessions),
+                largest_bulge=_largest(bulges, row.method, row.px_per_mm),
+                largest_recession=_largest(recessions, row.method, row.px_per_mm),
+                changed_area_px=row.changed_area_px,
+                changed_area_mm2=row.changed_area_mm2,
+                max_abs_peak=max((abs(r.peak) for r in regions), default=0.0),
+                n_appearance=len(row.appearance_regions),
+            )))
         info = _artwork_info(art)
-    use_mm = bool(entries) and all(e.changed_area_mm2 is not None for e in entries)
-    values = [
-        float(e.changed_area_mm2) if use_mm and e.changed_area_mm2 is not None
-        else e.changed_area_px
-        for e in entries
+    plain = [entry for *_, entry in raw]
+    use_mm = bool(plain) and all(e.changed_area_mm2 is not None for e in plain)
+    units = "mm²" if use_mm else "px²"
+    steps = [
+        Step(e.comparison_id, e.baseline_scan_id, e.current_scan_id, e.baseline_captured_at,
+             e.current_captured_at, e.n_bulge + e.n_recession,
+             float(e.changed_area_mm2) if use_mm and e.changed_area_mm2 is not None
+             else e.changed_area_px, units)
+        for e in plain
     ]
+    words = describe_steps(steps, scan_order)
+    entries = tuple(
+        replace(e, series=series_of(step, scan_order), wording=words[e.comparison_id])
+        for e, step in zip(plain, steps, strict=True)
+    )
     return ArtworkHistory(
         artwork=info,
-        entries=tuple(entries),
-        trend=trend([e.current_captured_at for e in entries], values),
+        entries=entries,
+        trend=_series_trend(entries, steps),
         trend_units="mm2" if use_mm else "px",
+        summary=summary_words(steps, scan_order),
+        tracks=_tracks(raw),
     )
+
+
+def _series_trend(entries: Sequence[HistoryEntry], steps: Sequence[Step]) -> str:
+    """Trend read within one series: since the first scan if it has two points, else scan to scan.
+
+    A scan-to-scan series is ``stable`` when its latest comparison found
+    nothing and ``rising`` when it found change (change added in the latest
+    interval); the series are never mixed.
+    """
+    first = [(e, s) for e, s in zip(entries, steps, strict=True) if e.series == "since first scan"]
+    if len(first) >= 2:
+        return trend([e.current_captured_at for e, _ in first], [s.area for _, s in first])
+    by_scan = [(e, s) for e, s in zip(entries, steps, strict=True) if e.series == "scan to scan"]
+    if len(by_scan) >= 2 or (by_scan and len(entries) >= 2):
+        return "stable" if by_scan[-1][1].n_regions == 0 else "rising"
+    return "insufficient data"
+
+
+def _tracks(
+    raw: Sequence[tuple[int, float | None, tuple[Region, ...], HistoryEntry]],
+) -> tuple[TrackPoint, ...]:
+    sightings = [
+        Sighting(cid, r.id, r.polarity, tuple(r.bbox), tuple(r.centroid))  # type: ignore[arg-type]
+        for cid, _, regions, _ in raw for r in regions
+    ]
+    numbers = track_regions(sightings, [cid for cid, *_ in raw])
+    points = []
+    for cid, px_per_mm, regions, entry in raw:
+        for r in regions:
+            points.append(TrackPoint(
+                track=numbers[(cid, r.id)], comparison_id=cid, number=r.id,
+                captured_at=entry.current_captured_at, polarity=r.polarity,
+                area_px=r.area_px, area_mm2=r.area_mm2, peak=r.peak,
+                peak_mm=peak_mm(r.peak, entry.method, px_per_mm),
+            ))
+    return tuple(sorted(points, key=lambda p: (p.track, p.captured_at, p.comparison_id)))
 
 
 HISTORY_CSV_COLUMNS = (
