@@ -338,6 +338,8 @@ class LightCheck:
             "estimate": self.estimate.to_dict(),
         }
 
+
+@dataclass(frozen=True)
 class Capture:
     """A multi-light capture: one camera, one lamp per image (RTI / photometric stereo).
 

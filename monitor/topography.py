@@ -31,12 +31,16 @@ import numpy as np
 import torch
 
 from monitor.capture import load_capture, read_capture
-from monitor.depth.integrate import POISSON_MAX_PX, integrate_normals
 from monitor.depth.photometric_stereo import photometric_stereo
-from monitor.depth.shading import integrate_two_sided, smooth_background
 from monitor.errors import MonitorError
 from monitor.io import from_linear, write_float_tiff, write_png
 from monitor.mesh import height_to_mesh, write_mesh
+from monitor.photometry import (
+    POISSON_MAX_PX,
+    integrate_normals,
+    integrate_two_sided,
+    smooth_background,
+)
 from monitor.report.figures import heatmap_png
 from monitor.results import Capture, NormalMap, Topography
 
@@ -117,7 +121,7 @@ def opposite_pair_relief(
     ``(I_a - I_b) / (I_a + I_b) = -cot(e) dh/du`` (Lambertian) with ``u`` the
     in-plane direction towards ``l_a``: albedo cancels. The slope is integrated
     along ``u`` with the single-lamp route's two-sided integrator
-    (:func:`monitor.depth.shading.integrate_two_sided`, linear output), then detrended.
+    (:func:`monitor.photometry.integrate_two_sided`, linear output), then detrended.
 
     Parameters
     ----------

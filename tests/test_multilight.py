@@ -11,8 +11,6 @@ import trimesh
 from skimage import measure
 
 from monitor.capture import load_capture, read_capture
-from monitor.change.multilight import compare_captures
-from monitor.depth.integrate import frankot_chellappa, integrate_normals, poisson
 from monitor.depth.photometric_stereo import (
     angular_error_deg,
     normals_from_height,
@@ -21,10 +19,12 @@ from monitor.depth.photometric_stereo import (
 from monitor.errors import MonitorError
 from monitor.io import read_float_tiff, to_linear, write_png
 from monitor.mesh import height_to_mesh, write_mesh
+from monitor.multilight import compare_captures
+from monitor.photometry import frankot_chellappa, integrate_normals, poisson
 from monitor.pipeline import compare
 from monitor.results import Capture, Light
 from monitor.synth import PairSpec, render_pair
-from monitor.synth_multilight import render_capture, ring
+from monitor.synth.multilight import render_capture, ring
 from monitor.topography import opposite_pair_relief, topography
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
