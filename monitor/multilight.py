@@ -18,6 +18,7 @@ the mean images, the slope-difference change
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 
 from monitor import __version__
-from monitor.capture import read_capture
+from monitor.capture import is_capture, read_capture
 from monitor.change.multilight import normal_change
 from monitor.config import Settings
 from monitor.depth.base import select_device
@@ -43,6 +44,7 @@ __all__ = [
     "CaptureNormals",
     "capture_normals",
     "compare_captures",
+    "compare_scans",
     "is_capture",
     "nearest_lamp_image",
 ]
@@ -50,20 +52,6 @@ __all__ = [
 #: A capture's photograph stands in for a single-lamp photo only if its lamp is
 #: at most this far (angle between the lamp vectors) from the photo's lamp.
 MAX_LAMP_OFFSET_DEG = 10.0
-
-
-def is_capture(path: str | Path) -> bool:
-    """Whether ``path`` names a multi-light capture (a folder, ``.lp`` or ``.csv``), not one image.
-
-    Examples
-    --------
-    >>> is_capture("scan.png")
-    False
-    >>> is_capture("lights.lp")
-    True
-    """
-    p = Path(path)
-    return p.is_dir() or p.suffix.lower() in (".lp", ".csv")
 
 
 @dataclass(frozen=True)
@@ -304,3 +292,70 @@ def nearest_lamp_image(
             f"{offset:.0f} deg off): give --light-azimuth/--light-elevation of the photo"
         )
     return cap.paths[k], offset
+
+
+def compare_scans(
+    baseline: str | Path,
+    current: str | Path,
+    settings: Settings | None = None,
+    *,
+    light: Light | None = None,
+    px_per_mm: float | None = None,
+) -> Comparison:
+    """Compare two scans where either may be a multi-light capture.
+
+    Both captures: :func:`compare_captures` (both slope axes). One capture and
+    one photograph: the capture's photograph under the lamp nearest the
+    photo's (:func:`nearest_lamp_image`) is compared with the photo by
+    :func:`monitor.pipeline.compare` under the photo's lamp; ``params`` record
+    which image stood in and how far its lamp was. Two photographs:
+    :func:`monitor.pipeline.compare`.
+
+    Parameters
+    ----------
+    baseline, current
+        Image files, capture folders or light files.
+    settings
+        As for :func:`monitor.pipeline.compare`.
+    light
+        The photograph's lamp (default from the settings).
+    px_per_mm
+        Baseline pixels per millimetre, when known.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    MonitorError
+        From either route; no lamp of the capture near the photo's lamp.
+
+    Examples
+    --------
+    >>> cmp = compare_scans("rti-2024/", "rti-2026/")  # doctest: +SKIP
+    >>> cmp.change.method  # doctest: +SKIP
+    'multilight'
+    """
+    from monitor.pipeline import compare as compare_photos
+
+    settings = settings or Settings()
+    multi_b, multi_c = is_capture(baseline), is_capture(current)
+    if multi_b and multi_c:
+        return compare_captures(baseline, current, settings=settings, px_per_mm=px_per_mm)
+    if not (multi_b or multi_c):
+        return compare_photos(baseline, current, settings, light=light, px_per_mm=px_per_mm)
+    light = light or Light(settings.light_azimuth, settings.light_elevation)
+    cap = read_capture(baseline if multi_b else current)
+    stand_in, offset = nearest_lamp_image(cap, light)
+    b, c = (stand_in, current) if multi_b else (baseline, stand_in)
+    result = compare_photos(b, c, settings, light=light, px_per_mm=px_per_mm)
+    params = dict(result.params)
+    params.update({
+        "multilight_capture": cap.source,
+        "multilight_side": "baseline" if multi_b else "current",
+        "multilight_n_lights": cap.n_lights,
+        "multilight_stand_in": stand_in,
+        "multilight_lamp_offset_deg": round(offset, 2),
+    })
+    return dataclasses.replace(result, params=params)

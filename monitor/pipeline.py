@@ -230,7 +230,7 @@ def summary(comparison: Comparison) -> dict[str, object]:
         "model_id": change.model_id,
         "weights_sha256": change.weights_sha256,
         "units": "baseline pixel pitch (height change, + = towards the viewer)"
-        if change.method in ("photometric", "pair")
+        if change.method in ("photometric", "pair", "multilight")
         else "relative (depth estimator units, + = towards the viewer)",
         "light": asdict(comparison.light),
         "px_per_mm": comparison.px_per_mm,
@@ -269,7 +269,7 @@ def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path
         (tmp / "registration.json").write_text(json.dumps(reg_dict, indent=2) + "\n")
         write_float_tiff(tmp / "change.tif", full_resolution_change(comparison))
         change = comparison.change
-        units = "px" if change.method in ("photometric", "pair") else "rel."
+        units = "px" if change.method in ("photometric", "pair", "multilight") else "rel."
         heatmap_png(
             change.height,
             tmp / "heatmap.png",

@@ -390,7 +390,12 @@ class NormalMap:
 
 @dataclass(frozen=True)
 class Topography:
-    """One scan's relief: height, normals and the files written for it."""
+    """One scan's relief: height, normals and the files written for it.
+
+    ``source`` says what the height is: ``"multilight"`` (photometric stereo of a
+    capture), ``"shading"`` (one photo, relief along its lamp) or
+    ``"depth:<model>"`` (one photo, the depicted scene's depth from a network).
+    """
 
     height: np.ndarray = field(repr=False)  # H x W float32, pixel-pitch units
     normal_map: NormalMap
@@ -398,3 +403,4 @@ class Topography:
     n_lights: int
     n_vertices: int
     px_per_mm: float | None = None
+    source: str = "multilight"

@@ -31,9 +31,20 @@ import numpy as np
 import torch
 
 from monitor.capture import load_capture, read_capture
-from monitor.depth.photometric_stereo import photometric_stereo
+from monitor.depth.base import HF_PREFIX, get_estimator, select_device
+from monitor.depth.photometric_stereo import normals_from_height, photometric_stereo
+from monitor.depth.shading import ShadingEstimator
 from monitor.errors import MonitorError
-from monitor.io import from_linear, write_float_tiff, write_png
+from monitor.io import (
+    analysis_scale,
+    downsample,
+    from_linear,
+    read_image,
+    to_linear,
+    write_float_tiff,
+    write_png,
+)
+from monitor.light import estimate_scan_light
 from monitor.mesh import height_to_mesh, write_mesh
 from monitor.photometry import (
     POISSON_MAX_PX,
@@ -42,7 +53,7 @@ from monitor.photometry import (
     smooth_background,
 )
 from monitor.report.figures import heatmap_png
-from monitor.results import Capture, NormalMap, Topography
+from monitor.results import Capture, Light, NormalMap, Topography
 
 TOPOGRAPHY_FILES = (
     "height_heatmap.png",
@@ -223,6 +234,66 @@ def _normals_rgb(normals: np.ndarray) -> np.ndarray:
     return np.round((np.clip(n, -1, 1) + 1.0) * 127.5).astype(np.uint8)
 
 
+def _photo_relief(
+    path: Path,
+    *,
+    max_px: int,
+    light: Light | None,
+    depth: str | None,
+    detrend_frac: float,
+    device: torch.device | str | None,
+) -> tuple[np.ndarray, NormalMap, np.ndarray, float, tuple[int, int], dict[str, object]]:
+    """One photograph: relief from shading (along the lamp) or a depth network's scene depth."""
+    img = read_image(path)
+    full_h, full_w = img.pixels.shape[:2]
+    s = analysis_scale((full_h, full_w), max_px)
+    px = downsample(img.pixels, s) if s < 1 else img.pixels
+    rgb = np.clip(to_linear(px), 0.0, 1.0).astype(np.float32)
+    dev = select_device(device if isinstance(device, str) else ("auto" if device is None
+                                                                 else str(device)))
+    info: dict[str, object] = {}
+    if depth is None or depth == "shading":
+        if light is None:
+            est = estimate_scan_light(rgb)
+            if not est.confident or not np.isfinite(est.azimuth_deg):
+                raise MonitorError(
+                    f"{path.name}: could not tell the lamp from the photo "
+                    f"(confidence {est.confidence:.2f}); give --light-azimuth"
+                )
+            light = Light(float(est.azimuth_deg), Light().elevation_deg)
+            info["light_estimate"] = est.to_dict()
+        height = ShadingEstimator(device=dev, background_frac=detrend_frac or 0.08).estimate(
+            rgb, light
+        ).height
+        height = detrend(height, detrend_frac)
+        info.update(
+            source="shading",
+            light={"azimuth_deg": light.azimuth_deg, "elevation_deg": light.elevation_deg,
+                   "estimated": "light_estimate" in info},
+            height_units="relative relief from shading along the lamp, ~pixel pitch "
+            "(+ = towards the viewer); paint is read as relief too",
+        )
+    elif depth.startswith(HF_PREFIX):
+        dm = get_estimator(depth, str(dev)).estimate(rgb, light or Light())
+        height = np.asarray(dm.height, np.float32)
+        height = height - float(np.nanmedian(height))
+        info.update(
+            source=f"depth:{dm.model_id}",
+            height_units="relative depth of the depicted scene (network units, "
+            "+ = towards the viewer): not the relief of the paint",
+        )
+    else:
+        raise MonitorError(f"--depth {depth!r}: use shading or hf:ID_OR_PATH for one photo")
+    nrm = normals_from_height(height)
+    one = np.ones(height.shape, np.float32)
+    nm = NormalMap(
+        normals=nrm, albedo=rgb, confidence=one, n_used=one, n_shadow=0 * one,
+        n_highlight=0 * one, residual=0 * one,
+        lights=(light or Light(0.0, 90.0)).vector()[None, :], device=str(dev),
+    )
+    return height, nm, from_linear(rgb, 8), s, (full_w, full_h), info
+
+
 def topography(
     scan: str | Path | Capture,
     out_dir: str | Path,
@@ -234,13 +305,16 @@ def topography(
     method: str = "auto",
     detrend_frac: float = 0.08,
     device: torch.device | str | None = None,
+    light: Light | None = None,
+    depth: str | None = None,
 ) -> Topography:
-    """Write one multi-light scan's relief heatmap, height, normals and mesh into ``out_dir``.
+    """Write one scan's relief heatmap, height, normals and mesh into ``out_dir``.
 
     Parameters
     ----------
     scan
-        Capture folder / light file (:func:`monitor.capture.read_capture`) or a capture.
+        A multi-light capture: folder / light file (:func:`monitor.capture.read_capture`)
+        or a capture; or ONE photograph (PNG, JPEG, TIFF).
     out_dir
         Output folder (created; files of the same names are replaced).
     max_px
@@ -253,16 +327,26 @@ def topography(
         Vertical exaggeration of the mesh (the heatmap and TIFF are true height).
     method, detrend_frac, device
         Integration method, removed surface and torch device (see :func:`relief`).
+    light
+        One photograph only: its lamp; None estimates it
+        (:func:`monitor.light.estimate_scan_light`, azimuth only, elevation 30 deg)
+        and refuses when the photo cannot tell.
+    depth
+        One photograph only: ``None`` / ``"shading"`` (relief from shading along the
+        lamp: the surface, paint read as relief too) or ``"hf:ID_OR_PATH"`` (a depth
+        network: the depth of the depicted scene, not the surface of the paint).
 
     Returns
     -------
     Topography
-        Height, normal map and the paths written.
+        Height, normal map, the paths written and ``source`` (``"multilight"``,
+        ``"shading"`` or ``"depth:<model>"``).
 
     Raises
     ------
     MonitorError
-        From reading the capture, photometric stereo or writing.
+        From reading the scan, photometric stereo, the lamp estimate or writing;
+        ``depth`` given for a multi-light capture.
 
     Examples
     --------
@@ -270,29 +354,76 @@ def topography(
     >>> sorted(topo.files)[:2]  # doctest: +SKIP
     ['albedo.png', 'confidence.png']
     """
-    cap = scan if isinstance(scan, Capture) else read_capture(scan)
-    images = load_capture(cap, max_px=max_px)
-    height, nm = relief(images, cap.lights, method=method, detrend_frac=detrend_frac, device=device)
-    scale = images.shape[2] / cap.size[0]  # analysis px per full-resolution px
+    if max_vertices < 4:
+        raise MonitorError(f"--max-vertices must be at least 4, got {max_vertices}")
+    if not (np.isfinite(z_scale) and z_scale > 0):
+        raise MonitorError(f"--z-scale must be positive, got {z_scale}")
+    if px_per_mm is not None and not (np.isfinite(px_per_mm) and px_per_mm > 0):
+        raise MonitorError(f"--px-per-mm must be positive, got {px_per_mm}")
+    info: dict[str, object]
+    if isinstance(scan, Capture) or Path(scan).is_dir() or Path(scan).suffix.lower() in (
+        ".lp", ".csv"
+    ):
+        if depth is not None:
+            raise MonitorError("--depth is for one photograph; a multi-light capture has "
+                               "its own relief from photometric stereo")
+        cap = scan if isinstance(scan, Capture) else read_capture(scan)
+        images = load_capture(cap, max_px=max_px)
+        height, nm = relief(images, cap.lights, method=method, detrend_frac=detrend_frac,
+                            device=device)
+        full_size = cap.size
+        scan_rgb = from_linear(np.clip(images.mean(axis=0), 0, 1), 8)
+        n_lights = cap.n_lights
+        integration = method if method != "auto" else (
+            "poisson" if height.size <= POISSON_MAX_PX // 4 else "fc")
+        info = {
+            "source": "multilight",
+            "capture": cap.source,
+            "height_units": "full-resolution pixel pitch (+ = towards the viewer), relative",
+            "integration": integration,
+        }
+        title = f"relief from {n_lights} lamps (+ = towards the viewer)"
+    else:
+        path = Path(scan)
+        if not path.is_file():
+            raise MonitorError(f"{path}: no such photograph, capture folder or light file")
+        height, nm, scan_rgb, _, full_size, info = _photo_relief(
+            path, max_px=max_px, light=light, depth=depth, detrend_frac=detrend_frac,
+            device=device,
+        )
+        info["photo"] = str(path.resolve())
+        n_lights = 1 if info["source"] == "shading" else 0
+        title = ("relief from shading, one lamp" if n_lights else
+                 "depth of the depicted scene (network)") + " (+ = towards the viewer)"
+    source = str(info["source"])
+    scale = height.shape[1] / full_size[0]  # analysis px per full-resolution px
     # heights are in analysis pixel pitch: full-resolution pixels are 1/scale smaller
     height_full = (height / scale).astype(np.float32)
     ppm_analysis = None if px_per_mm is None else px_per_mm * scale
-    scan_rgb = from_linear(np.clip(images.mean(axis=0), 0, 1), 8)
+    mesh_height = height
+    if source.startswith("depth:"):
+        # network depth has no unit: shown at 10 % of the long side, said so in the json
+        span = float(np.nanpercentile(height, 99.5) - np.nanpercentile(height, 0.5))
+        mesh_height = height * (0.1 * max(height.shape) / max(span, 1e-9))
+        info["mesh_depth_normalised_to"] = "0.1 x the long side"
     albedo = nm.albedo if nm.albedo.ndim == 3 else np.repeat(nm.albedo[..., None], 3, 2)
     alb = albedo / max(float(np.percentile(albedo, 99.5)), 1e-6)
     mesh = height_to_mesh(
-        height, colours=scan_rgb, max_vertices=max_vertices, px_per_mm=ppm_analysis,
+        mesh_height, colours=scan_rgb, max_vertices=max_vertices, px_per_mm=ppm_analysis,
         z_scale=z_scale,
     )
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise MonitorError(f"{out}: exists and is not a folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         units = "px" if px_per_mm is None else "px (full resolution)"
+        if source.startswith("depth:"):
+            units = "rel."
         heatmap_png(
-            height_full, tmp / "height_heatmap.png", units=units,
-            title=f"relief from {cap.n_lights} lamps (+ = towards the viewer)",
-            px_per_mm=ppm_analysis,
+            height_full, tmp / "height_heatmap.png", units=units, title=title,
+            px_per_mm=ppm_analysis, quantity="height",
         )
         write_float_tiff(tmp / "height.tif", height_full)
         write_png(tmp / "normals.png", _normals_rgb(nm.normals))
@@ -301,30 +432,25 @@ def topography(
         write_png(tmp / "confidence.png", np.repeat(conf8[..., None], 3, 2))
         write_mesh(mesh, tmp / "relief.ply")
         write_mesh(mesh, tmp / "relief.glb")
-        info = {
-            "capture": cap.source,
-            "n_lights": cap.n_lights,
-            "analysis_size": [int(images.shape[2]), int(images.shape[1])],
-            "height_units": "full-resolution pixel pitch (+ = towards the viewer), relative",
+        info.update({
+            "n_lights": n_lights,
+            "analysis_size": [int(height.shape[1]), int(height.shape[0])],
             "mesh_units": mesh.metadata["units"],
             "mesh_vertices": len(mesh.vertices),
+            "mesh_vertex_budget": max_vertices,
             "mesh_z_scale": z_scale,
             "px_per_mm": px_per_mm,
             "detrend_frac": detrend_frac,
-            "integration": method if method != "auto" else (
-                "poisson" if height.size <= POISSON_MAX_PX // 4 else "fc"),
             "median_confidence": float(np.median(nm.confidence)),
             "mean_lamps_rejected": {
                 "shadow": float(nm.n_shadow.mean()),
                 "highlight": float(nm.n_highlight.mean()),
             },
-        }
+        })
         (tmp / "topography.json").write_text(json.dumps(info, indent=2) + "\n")
         if not out.exists():
             os.rename(tmp, out)
         else:
-            if not out.is_dir():
-                raise MonitorError(f"{out}: exists and is not a folder")
             for name in TOPOGRAPHY_FILES:
                 os.replace(tmp / name, out / name)
     finally:
@@ -333,7 +459,8 @@ def topography(
         height=height_full,
         normal_map=nm,
         files={name: str(out / name) for name in TOPOGRAPHY_FILES},
-        n_lights=cap.n_lights,
+        n_lights=n_lights,
         n_vertices=len(mesh.vertices),
         px_per_mm=px_per_mm,
+        source=source,
     )

@@ -7,7 +7,8 @@ One module per command group, each with a ``register(app)``:
   ``history``, ``report``, ``verify``, ``gc``;
 - :mod:`monitor.cli.inbox` -- ``run``, ``schedule``;
 - :mod:`monitor.cli.train` -- ``train``;
-- :mod:`monitor.cli.serve` -- ``serve`` (the web viewer).
+- :mod:`monitor.cli.serve` -- ``serve`` (the web viewer);
+- :mod:`monitor.cli.topography` -- ``topography`` (one scan's relief and mesh).
 
 :mod:`monitor.cli._options` holds the shared options (home, output format,
 light, device) and the one error handler: every command prints
@@ -21,7 +22,7 @@ from __future__ import annotations
 import typer
 
 from monitor import __version__
-from monitor.cli import history, inbox, serve, train
+from monitor.cli import history, inbox, serve, topography, train
 from monitor.cli._options import fail
 from monitor.cli.compare import compare
 
@@ -46,6 +47,7 @@ history.register(app)
 inbox.register(app)
 train.register(app)
 serve.register(app)
+topography.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry

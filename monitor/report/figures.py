@@ -125,6 +125,7 @@ def heatmap_png(
     vmax: float | None = None,
     px_per_mm: float | None = None,
     max_px: int = 1600,
+    quantity: str = "height change",
 ) -> Path:
     """Render a signed height-change map as a diverging heatmap PNG.
 
@@ -150,6 +151,9 @@ def heatmap_png(
     max_px
         Long side of the map in the figure; larger maps are area-averaged
         (NaN-aware).
+    quantity
+        What the values are, on the colour bar: ``"height change"`` (a
+        comparison) or ``"height"`` (one scan's topography).
 
     Returns
     -------
@@ -202,7 +206,7 @@ def heatmap_png(
     over = finite.size > 0 and float(np.abs(finite).max()) > limit
     cbar = fig.colorbar(im, cax=cax, extend="both" if over else "neither")
     cbar.ax.tick_params(labelsize=9)
-    cbar.set_label(f"height change ({units})\n+ = towards viewer", fontsize=10)
+    cbar.set_label(f"{quantity} ({units})\n+ = towards viewer", fontsize=10)
     if finite.size < h.size:
         fig.text(
             (left + img_w + 10) / fig_w,
