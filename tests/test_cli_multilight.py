@@ -160,3 +160,46 @@ def test_compare_cli_two_captures_and_capture_with_photo(tmp_path: Path) -> None
     assert not (tmp_path / "c3").exists()
     line = _one_line_error(runner.invoke(app, ["compare", str(a), str(b)]))
     assert "--out" in line
+
+
+def test_store_ingests_lists_and_compares_multilight_scans(tmp_path: Path) -> None:
+    a, b, mask, _lamps, _cap = _ridge_captures(tmp_path)
+    home = tmp_path / "home"
+
+    def ok(*args: str) -> object:
+        res = runner.invoke(app, [*args, "--home", str(home), "--json"])
+        assert res.exit_code == 0, res.output
+        return json.loads(res.output)
+
+    ok("init")
+    ok("artwork", "add", "w", "--title", "Ridge")
+    first = ok("ingest", "w", str(a), "--captured-at", "2024-01-01")
+    assert first["created"] and first["scan"]["n_lights"] == 8
+    assert first["scan"]["path"].endswith(".lp")
+    again = ok("ingest", "w", str(a / "capture.lp"))
+    assert not again["created"] and again["scan"]["id"] == first["scan"]["id"]
+    ok("ingest", "w", str(b), "--captured-at", "2025-01-01")
+    objects = [p for p in (home / "objects").rglob("*") if p.is_file()]
+    # 8 + 8 images (each content-addressed), the light file (the same .lp both times)
+    # and a manifest per scan
+    assert len([p for p in objects if p.suffix == ".png"]) == 16
+    assert len([p for p in objects if p.suffix == ".lp"]) == 3
+    scans = ok("artwork", "scans", "w")
+    assert [s["n_lights"] for s in scans] == [8, 8]
+    ok("gc", "--min-age-s", "0")  # nothing of a stored capture is garbage
+    assert sorted((home / "objects").rglob("*.png")) == sorted(p for p in objects
+                                                            if p.suffix == ".png")
+    # a stored manifest reads back as the capture it came from
+    from monitor.capture import read_capture
+
+    back = read_capture(scans[0]["path"])
+    orig = read_capture(a)
+    assert np.allclose(back.lights, orig.lights, atol=1e-6) and back.size == orig.size
+    cmp = runner.invoke(app, ["compare", "w", "--home", str(home), "--json"])
+    assert cmp.exit_code == 0, cmp.output
+    info = json.loads(cmp.output)
+    assert any(r["polarity"] == "bulge" and mask[int(r["centroid"][1]), int(r["centroid"][0])]
+               for r in info["regions"]), info["regions"]
+    bad = runner.invoke(app, ["ingest", "w", str(a), "--light-azimuth", "90", "--home",
+                              str(home)])
+    assert "one lamp per image" in _one_line_error(bad)
