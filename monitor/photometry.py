@@ -28,7 +28,8 @@ estimators need to know about light and how it reaches the sensor:
 - integration of a slope field into height (both axes, multi-light):
   :func:`frankot_chellappa` (FFT on a mirrored extension, torch),
   :func:`poisson` (confidence-weighted sparse least squares) and
-  :func:`integrate_normals` (unit normals -> height).
+  :func:`integrate_normals` (unit normals -> height);
+- multi-light: :func:`irradiance_fields` (each lamp's fall-off across the picture).
 
 Nothing here imports from ``change/`` or ``depth/``; both import from here.
 """
@@ -63,6 +64,7 @@ __all__ = [
     "integrate_normals",
     "in_plane_direction",
     "integrate_two_sided",
+    "irradiance_fields",
     "light_xy",
     "linear_to_srgb",
     "linear_to_srgb_torch",
@@ -687,3 +689,110 @@ def integrate_normals(
     if method == "poisson":
         return poisson(p, q, confidence)
     raise MonitorError(f"integrate: unknown method {method!r} (fc, poisson)")
+
+
+# ---------------------------------------------------------------------------
+# multi-light: the irradiance field of each lamp (near lamps, spot beams)
+
+
+def irradiance_fields(
+    images: np.ndarray,
+    lights: np.ndarray,
+    *,
+    degree: int = 3,
+    saturation: float = 0.98,
+    shadow_frac: float = 0.2,
+    max_samples: int = 200_000,
+) -> np.ndarray:
+    """Each lamp's smooth irradiance across the picture, relative to the lamps' common field.
+
+    Photometric stereo assumes every lamp lights the whole picture evenly. A
+    lamp at a finite distance, or a spot beam, does not: its fall-off across
+    the picture is read as a tilt and, integrated, bends the relief (on
+    leaves12 the paper's left border rises ~24 px). The ratio of one image to
+    the mean of all cancels the albedo; on a surface that is flat at large
+    scales its smooth part is that lamp's irradiance relative to the others
+    (times ``l_z`` over the mean ``l_z``, divided out). It is fitted as a
+    ``degree`` polynomial in x, y to the log ratio, robustly (Cauchy weights,
+    three rounds) over pixels no lamp clips or shadows. Dividing each image
+    by its field leaves the common field (it changes the albedo, not the
+    normals). What is removed is shape at the scale of the picture: that is
+    not claimed either way.
+
+    Parameters
+    ----------
+    images
+        N x H x W (x 3) linear light.
+    lights
+        N x 3 vectors at the lamps.
+    degree
+        Polynomial degree (>= 1).
+    saturation, shadow_frac
+        Pixels at or above ``saturation`` under any lamp, or below
+        ``shadow_frac`` of their median over the lamps, do not count.
+    max_samples
+        Pixels used for the fit (a regular subsample above this).
+
+    Returns
+    -------
+    numpy.ndarray
+        N x H x W float32 fields, geometric mean 1 over the lamps at each pixel.
+
+    Raises
+    ------
+    MonitorError
+        Shapes disagree, degree < 1, or too few usable pixels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lights = np.array([[0.5, 0, 0.87], [-0.5, 0, 0.87], [0, 0.5, 0.87]])
+    >>> ramp = np.linspace(0.6, 1.0, 64)[None, :].repeat(48, 0)
+    >>> imgs = np.stack([0.5 * ramp, 0.5 * ramp[:, ::-1], np.full((48, 64), 0.4)])
+    >>> f = irradiance_fields(imgs.astype(np.float32), lights)
+    >>> even = imgs / f  # every lamp now lights the picture alike: ratios are constant
+    >>> bool(np.ptp(even[0] / even[2]) < 0.01 and np.ptp(even[1] / even[2]) < 0.01)
+    True
+    """
+    x = np.asarray(images, np.float32)
+    grey = x.mean(axis=-1) if x.ndim == 4 else x
+    if grey.ndim != 3 or len(grey) != len(lights) or len(lights) < 2:
+        raise MonitorError(f"irradiance fields: need N x H x W images and N lamps, got "
+                           f"{x.shape} and {np.shape(lights)}")
+    if degree < 1:
+        raise MonitorError(f"irradiance fields: degree must be >= 1, got {degree}")
+    n, h, w = grey.shape
+    top = x.max(axis=-1) if x.ndim == 4 else x
+    med = np.median(grey, axis=0)
+    ok = (top < saturation).all(axis=0) & (grey > np.maximum(shadow_frac * med, 2e-3)).all(axis=0)
+    stride = max(1, int(math.ceil(math.sqrt(h * w / max_samples))))
+    sub = np.zeros_like(ok)
+    sub[::stride, ::stride] = True
+    sel = (ok & sub).ravel()
+    n_terms = (degree + 1) * (degree + 2) // 2
+    if sel.sum() < 10 * n_terms:
+        raise MonitorError(
+            f"irradiance fields: only {int(sel.sum())} pixels unclipped and unshadowed under "
+            "every lamp; cannot fit the lamps' fall-off (--lamp-falloff 0 turns it off)"
+        )
+    yy, xx = np.mgrid[0:h, 0:w]
+    u = (2.0 * (xx + 0.5) / w - 1.0).ravel()
+    v = (2.0 * (yy + 0.5) / h - 1.0).ravel()
+    design = np.stack([u**i * v**j for i in range(degree + 1) for j in range(degree + 1 - i)], 1)
+    a_sel = design[sel]
+    mean = grey.mean(axis=0)
+    lz = np.asarray(lights, np.float64)[:, 2]
+    lz = lz / np.linalg.norm(np.asarray(lights, np.float64), axis=1)
+    lz = lz / lz.mean()
+    logs = np.empty((n, h * w))
+    for k in range(n):
+        r = np.log(np.maximum(grey[k] / np.maximum(mean, 1e-6), 1e-4)).ravel()
+        wt = np.ones(int(sel.sum()))
+        for _ in range(3):
+            coef, *_ = np.linalg.lstsq(a_sel * wt[:, None], r[sel] * wt, rcond=None)
+            res = r[sel] - a_sel @ coef
+            s = 1.4826 * float(np.median(np.abs(res))) + 1e-6
+            wt = 1.0 / (1.0 + (res / (2.0 * s)) ** 2)
+        logs[k] = design @ coef - math.log(lz[k])
+    logs -= logs.mean(axis=0, keepdims=True)
+    return np.exp(logs).reshape(n, h, w).astype(np.float32)

@@ -50,6 +50,7 @@ from monitor.photometry import (
     POISSON_MAX_PX,
     integrate_normals,
     integrate_two_sided,
+    irradiance_fields,
     smooth_background,
 )
 from monitor.report.figures import heatmap_png
@@ -190,6 +191,7 @@ def relief(
     *,
     method: str = "auto",
     detrend_frac: float = 0.08,
+    flat_field: int = 3,
     device: torch.device | str | None = None,
 ) -> tuple[np.ndarray, NormalMap]:
     """Height map and normal map of one multi-light capture.
@@ -207,6 +209,9 @@ def relief(
     detrend_frac
         Scale of the surface removed under the relief (:func:`detrend`), as a
         fraction of the long side; 0 keeps the raw integral.
+    flat_field
+        Degree of each lamp's irradiance field removed first
+        (:func:`monitor.photometry.irradiance_fields`: near lamps, spot beams); 0 = none.
     device
         Torch device.
 
@@ -221,6 +226,9 @@ def relief(
     >>> cap = read_capture("../shared/real/leaves12")  # doctest: +SKIP
     >>> height, nm = relief(load_capture(cap), cap.lights)  # doctest: +SKIP
     """
+    if flat_field > 0:
+        fields = irradiance_fields(images, lights, degree=flat_field)
+        images = images / (fields[..., None] if images.ndim == 4 else fields)
     nm = photometric_stereo(images, lights, device=device)
     h, w = nm.confidence.shape
     if method == "auto":
@@ -304,6 +312,7 @@ def topography(
     z_scale: float = 1.0,
     method: str = "auto",
     detrend_frac: float = 0.08,
+    flat_field: int = 3,
     device: torch.device | str | None = None,
     light: Light | None = None,
     depth: str | None = None,
@@ -325,8 +334,9 @@ def topography(
         Full-resolution pixels per millimetre, when known (mm scale bar, mesh in mm).
     z_scale
         Vertical exaggeration of the mesh (the heatmap and TIFF are true height).
-    method, detrend_frac, device
-        Integration method, removed surface and torch device (see :func:`relief`).
+    method, detrend_frac, flat_field, device
+        Integration method, removed surface, lamp fall-off correction and torch
+        device (see :func:`relief`).
     light
         One photograph only: its lamp; None estimates it
         (:func:`monitor.light.estimate_scan_light`, azimuth only, elevation 30 deg)
@@ -370,7 +380,7 @@ def topography(
         cap = scan if isinstance(scan, Capture) else read_capture(scan)
         images = load_capture(cap, max_px=max_px)
         height, nm = relief(images, cap.lights, method=method, detrend_frac=detrend_frac,
-                            device=device)
+                            flat_field=flat_field, device=device)
         full_size = cap.size
         scan_rgb = from_linear(np.clip(images.mean(axis=0), 0, 1), 8)
         n_lights = cap.n_lights
@@ -381,6 +391,7 @@ def topography(
             "capture": cap.source,
             "height_units": "full-resolution pixel pitch (+ = towards the viewer), relative",
             "integration": integration,
+            "lamp_falloff_degree": flat_field,
         }
         title = f"relief from {n_lights} lamps (+ = towards the viewer)"
     else:

@@ -37,6 +37,9 @@ def topography(
     max_vertices: Annotated[int, typer.Option(help="Mesh vertex budget.")] = 250_000,
     z_scale: Annotated[float, typer.Option(help="Vertical exaggeration of the mesh.")] = 1.0,
     max_px: Annotated[int, typer.Option(help="Long side of the analysis grid.")] = 1600,
+    lamp_falloff: Annotated[
+        int, typer.Option(help="Capture only: degree of each lamp's fall-off removed (0 = off).")
+    ] = 3,
     depth: Annotated[
         str | None,
         typer.Option(help="One photo only: shading (default) or hf:ID_OR_PATH (scene depth)."),
@@ -63,7 +66,7 @@ def topography(
             )
         topo = run_topography(
             scan, out, max_px=max_px, max_vertices=max_vertices, px_per_mm=px_per_mm,
-            z_scale=z_scale, device=device, light=light, depth=depth,
+            z_scale=z_scale, device=device, light=light, depth=depth, flat_field=lamp_falloff,
         )
     if as_json:
         echo_json({
