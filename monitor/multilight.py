@@ -239,6 +239,7 @@ def compare_captures(
         software_version=__version__,
         px_per_mm=px_per_mm,
         preview=preview,
+        normal_map=nm_b,
     )
 
 

@@ -229,6 +229,7 @@ class Comparison:
     software_version: str
     px_per_mm: float | None = None
     preview: np.ndarray | None = None  # baseline at analysis resolution, uint8 (figures)
+    normal_map: NormalMap | None = None  # multi-light: the baseline capture's normals
 
     @property
     def model_id(self) -> str:

@@ -53,7 +53,7 @@ from monitor.photometry import (
     irradiance_fields,
     smooth_background,
 )
-from monitor.report.figures import heatmap_png
+from monitor.report.figures import heatmap_png, normals_rgb
 from monitor.results import Capture, Light, NormalMap, Topography
 
 TOPOGRAPHY_FILES = (
@@ -235,11 +235,6 @@ def relief(
         method = "poisson" if h * w <= POISSON_MAX_PX // 4 else "fc"
     height = integrate_normals(nm.normals, nm.confidence, method=method, device=device)
     return detrend(height, detrend_frac), nm
-
-
-def _normals_rgb(normals: np.ndarray) -> np.ndarray:
-    n = normals * np.array([1.0, -1.0, 1.0], np.float32)  # y up, as normal maps are drawn
-    return np.round((np.clip(n, -1, 1) + 1.0) * 127.5).astype(np.uint8)
 
 
 def _photo_relief(
@@ -437,7 +432,7 @@ def topography(
             px_per_mm=ppm_analysis, quantity="height",
         )
         write_float_tiff(tmp / "height.tif", height_full)
-        write_png(tmp / "normals.png", _normals_rgb(nm.normals))
+        write_png(tmp / "normals.png", normals_rgb(nm.normals))
         write_png(tmp / "albedo.png", from_linear(np.clip(alb, 0, 1), 8))
         conf8 = np.round(np.clip(nm.confidence, 0, 1) * 255).astype(np.uint8)
         write_png(tmp / "confidence.png", np.repeat(conf8[..., None], 3, 2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -200,6 +201,23 @@ def test_store_ingests_lists_and_compares_multilight_scans(tmp_path: Path) -> No
     info = json.loads(cmp.output)
     assert any(r["polarity"] == "bulge" and mask[int(r["centroid"][1]), int(r["centroid"][0])]
                for r in info["regions"]), info["regions"]
+    assert "normals.png" in info["artifacts"]
+    # the report shows the normal map and the lamps (its HTML, then the PDF written)
+    from monitor.report.render import _figures, build_context, render_html
+    from monitor.store import db, repository
+
+    store = db.open_store(home)
+    detail = repository.comparison_detail(store, info["comparison_id"])
+    figs = _figures(detail, repository.history(store, "w"), tmp_path)
+    assert figs["normals"] is not None and figs["baseline_thumb"] is not None
+    html = render_html(build_context(detail, repository.history(store, "w"), figs,
+                                     datetime.now(UTC)))
+    assert "Normal map of the baseline" in html and "from 8 lamps" in html
+    assert "multi-light, 8 lamps" in html
+    rep = runner.invoke(app, ["report", "w", "--latest", "-o", str(tmp_path / "r.pdf"),
+                              "--home", str(home)])
+    assert rep.exit_code == 0, rep.output
+    assert (tmp_path / "r.pdf").stat().st_size > 10_000
     bad = runner.invoke(app, ["ingest", "w", str(a), "--light-azimuth", "90", "--home",
                               str(home)])
     assert "one lamp per image" in _one_line_error(bad)

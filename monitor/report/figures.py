@@ -240,6 +240,23 @@ def heatmap_png(
     return _save(fig, out)
 
 
+def normals_rgb(normals: np.ndarray) -> np.ndarray:
+    """Unit normals (x right, y down, z out) as the usual normal-map picture (y up, 128 = 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> n = np.zeros((2, 2, 3), np.float32); n[..., 2] = 1
+    >>> normals_rgb(n)[0, 0].tolist()
+    [128, 128, 255]
+    """
+    n = np.asarray(normals, np.float32)
+    if n.ndim != 3 or n.shape[2] != 3:
+        raise MonitorError(f"normals_rgb: need H x W x 3 normals, got shape {n.shape}")
+    n = n * np.array([1.0, -1.0, 1.0], np.float32)  # y up, as normal maps are drawn
+    return np.round((np.clip(np.nan_to_num(n), -1, 1) + 1.0) * 127.5).astype(np.uint8)
+
+
 def overlay_png(
     baseline_rgb: np.ndarray,
     regions: Sequence[Region],

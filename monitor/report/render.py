@@ -317,7 +317,8 @@ def build_context(
             "captured": scan.captured_at.strftime("%Y-%m-%d %H:%M UTC"),
             "size": f"{scan.width} × {scan.height} px",
             "scale": f"{scan.px_per_mm:g} px/mm" if scan.px_per_mm else "not recorded",
-            "light": light,
+            "light": f"multi-light, {scan.n_lights} lamps (one per photograph)"
+            if scan.n_lights else light,
             "camera": scan.camera,
             "operator": scan.operator,
             "notes": scan.notes,
@@ -346,6 +347,8 @@ def build_context(
         "rmse_homography": f"{detail.rmse_homography_px:.2f} px",
         "heatmap": uri("heatmap"),
         "overlay": uri("overlay"),
+        "normals": uri("normals"),
+        "n_lights": detail.baseline.n_lights,
         "history_chart": uri("history"),
         "scale_known": detail.px_per_mm is not None,
         "regions": _region_rows(detail),
@@ -446,17 +449,20 @@ def _quiet_weasyprint() -> Iterator[None]:
 def _figures(
     detail: ComparisonDetail, hist: ArtworkHistory, folder: Path
 ) -> dict[str, Path | None]:
+    from monitor.capture import read_capture  # below the report layer
     from monitor.io import read_image  # below the report layer
     from monitor.report.figures import thumbnail_png
 
     figures: dict[str, Path | None] = {}
     for name, scan in (("baseline_thumb", detail.baseline), ("current_thumb", detail.current)):
         if scan.path.is_file():
-            figures[name] = thumbnail_png(read_image(scan.path).pixels, folder / f"{name}.png",
+            # a multi-light scan's file is its light file: show its first photograph
+            shown = read_capture(scan.path).paths[0] if scan.n_lights else scan.path
+            figures[name] = thumbnail_png(read_image(shown).pixels, folder / f"{name}.png",
                                           max_px=700)
         else:
             figures[name] = None
-    for name in ("heatmap", "overlay"):
+    for name in ("heatmap", "overlay", "normals"):
         path = detail.artifacts.get(f"{name}.png")
         figures[name] = path if path is not None and path.is_file() else None
     figures["history"] = history_chart_png(hist, folder / "history.png", highlight=detail.id)
