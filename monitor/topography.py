@@ -14,9 +14,11 @@ atomically (written beside it, moved in when complete):
 The height is relative (photometric stereo fixes slopes, not an absolute
 offset) and its lowest frequencies are the least certain part of it: lamps
 at a finite distance and clipped (unreadable) background bend it into a
-bowl. :func:`detrend` removes the surface the relief lies on (a smooth lower
-envelope, 8 % of the long side by default), so the map shows relief relative
-to the paper or canvas; shape at larger scales is not claimed.
+bowl. :func:`detrend` removes the surface the relief lies on (a smooth robust
+background, 8 % of the long side by default), so the map shows relief relative
+to the paper or canvas; shape at larger scales is not claimed. Before
+photometric stereo each lamp's fall-off across the picture is removed
+(:func:`monitor.photometry.irradiance_fields`).
 """
 
 from __future__ import annotations
@@ -68,13 +70,18 @@ TOPOGRAPHY_FILES = (
 )
 
 
-def detrend(height: np.ndarray, frac: float = 0.08, *, iterations: int = 4) -> np.ndarray:
-    """Remove the surface the relief lies on: a smooth lower envelope of the height.
+def detrend(
+    height: np.ndarray, frac: float = 0.08, *, iterations: int = 4, k: float = 2.0
+) -> np.ndarray:
+    """Remove the surface the relief lies on: a smooth, robust background of the height.
 
     After a least-squares plane, a Gaussian background (sigma ``frac`` of the
-    long side) is estimated again and again from the pixels that are not above it (within one robust
-    sigma), so raised relief (a leaf, a blister) does not pull it up and
-    leaves no halo; the result is the relief relative to that surface.
+    long side) is estimated again and again from the pixels within ``k``
+    robust sigmas of it, on both sides, so neither raised relief (a leaf, a
+    blister) nor a recession (a loss, cupping) pulls it along and leaves a
+    halo; the result is the relief relative to that surface. (A lower
+    envelope, as first written, wiped recessions out: height correlation
+    0.15 instead of 0.9996 on a rendered bulge + recession + ridge.)
 
     Parameters
     ----------
@@ -83,7 +90,9 @@ def detrend(height: np.ndarray, frac: float = 0.08, *, iterations: int = 4) -> n
     frac
         Scale of the removed surface, as a fraction of the long side (0 = none).
     iterations
-        Rounds of the envelope estimate.
+        Rounds of the background estimate.
+    k
+        Pixels further than ``k`` robust sigmas from the background do not count.
 
     Returns
     -------
@@ -114,7 +123,7 @@ def detrend(height: np.ndarray, frac: float = 0.08, *, iterations: int = 4) -> n
         for _ in range(iterations):
             r = (ht - bg).numpy()
             spread = max(1.4826 * float(np.median(np.abs(r - np.median(r)))), floor)
-            w = torch.from_numpy((r < spread).astype(np.float32))
+            w = torch.from_numpy((np.abs(r) < k * spread).astype(np.float32))
             bg = smooth_background(ht, w, sigma)
         return (ht - bg).numpy()
 

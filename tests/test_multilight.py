@@ -272,6 +272,17 @@ def test_topography_writes_every_file(tmp_path: Path) -> None:
     assert not (tmp_path / "out2").exists()
 
 
+def test_topography_keeps_recessions_and_bulges() -> None:
+    spec = PairSpec(seed=7, size=(240, 160), kinds=("bulge", "recession", "ridge"),
+                    size_range=(0.1, 0.2), impasto=0.0, weave_amplitude=0.0,
+                    slope_range=(0.05, 0.1))
+    cap = render_capture(spec, ring(12, 35), before=False)
+    assert "recession" in [r.polarity for r in cap.regions]
+    truth = cap.height_change - cap.height_change.mean()
+    height, _ = relief(to_linear(cap.after), cap.lights)  # lamp fall-off and detrend on
+    assert np.corrcoef(height.ravel(), truth.ravel())[0, 1] > 0.99
+
+
 # --------------------------------------------------------------------------- real: leaves12
 
 
