@@ -14,3 +14,12 @@ class MonitorError(Exception):
     def __init__(self, message: str) -> None:
         one_line = " ".join(str(message).split())
         super().__init__(one_line)
+
+
+class MonitorWarning(UserWarning):
+    """Something the user should know about a result that is still produced.
+
+    Raised through :func:`warnings.warn` (a default processor stood in for a
+    missing one, a setting was reduced to what the data support, ...); the
+    same sentence is recorded with the result where one is written.
+    """

@@ -7,6 +7,8 @@ the store and the inbox all call these two.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import resource
@@ -30,7 +32,7 @@ from monitor.errors import MonitorError
 from monitor.io import (
     analysis_scale,
     downsample,
-    read_image,
+    read_scan,
     to_linear,
     write_float_tiff,
     write_png,
@@ -38,7 +40,15 @@ from monitor.io import (
 from monitor.regions import find_regions
 from monitor.registration import register, registration_to_dict, warp_to_baseline
 from monitor.report.figures import heatmap_png, normals_rgb, overlay_png
-from monitor.results import Comparison, Light, StageTiming
+from monitor.results import (
+    ChangeMap,
+    Comparison,
+    Light,
+    Registration,
+    StageTiming,
+    Status,
+    height_units,
+)
 
 Progress = Callable[[str, float], None]
 
@@ -126,8 +136,15 @@ def compare(
     stages = _Stages(progress, ("read", "register", "resample", "change", "regions"))
 
     with stages.stage("read"):
-        base_img = read_image(baseline, max_pixels=settings.max_pixels)
-        cur_img = read_image(current, max_pixels=settings.max_pixels)
+        base_img = read_scan(baseline, max_pixels=settings.max_pixels)
+        cur_img = read_scan(current, max_pixels=settings.max_pixels)
+    if base_img.pixels.shape == cur_img.pixels.shape and np.array_equal(
+        base_img.pixels, cur_img.pixels
+    ):
+        if progress:
+            progress("done", 1.0)
+        return _identical(baseline, current, base_img.pixels, settings, light, px_per_mm,
+                          tuple(stages.timings))
     with stages.stage("register"):
         reg = register(
             base_img.pixels,
@@ -140,18 +157,9 @@ def compare(
         s = analysis_scale(base_img.pixels.shape[:2], settings.analysis_max_px)
         base_small = downsample(base_img.pixels, s)
         preview = _preview8(base_small)
-        base_lin = to_linear(base_small)
-        # bring CURRENT to about the same pixel size as the analysis grid
-        h_scale = float(np.sqrt(abs(np.linalg.det(reg.homography[:2, :2]))))
-        s_cur = min(1.0, s * h_scale)
-        cur_small = downsample(cur_img.pixels, s_cur)
+        base_lin, warped, valid = resample_pair(base_small, base_img.pixels.shape[:2],
+                                                cur_img.pixels, reg, s)
         del cur_img
-        cur_lin = to_linear(cur_small)
-        s_cur_actual = cur_small.shape[1] / reg.current_shape[1]
-        warped, valid = warp_to_baseline(
-            cur_lin, reg, image_scale=s_cur_actual, out_shape=base_lin.shape[:2], out_scale=s
-        )
-        del cur_lin, cur_small
     with stages.stage("change"):
         if settings.method == "photometric":
             device = select_device(settings.device)
@@ -165,11 +173,17 @@ def compare(
         else:
             estimator = get_estimator(settings.depth, settings.device)
             change = depth_change(base_lin, warped, valid, light, estimator=estimator, scale=s)
+    in_px = height_units(change.method, change.model_id) == "px"
     with stages.stage("regions"):
         min_frac = settings.min_region_frac
         regions = find_regions(
-            change, z=settings.significance_z, min_diameter_frac=min_frac, px_per_mm=px_per_mm
+            change, z=settings.significance_z, min_diameter_frac=min_frac, px_per_mm=px_per_mm,
+            min_height=settings.min_height_change if in_px else 0.0,
         )
+    status, warnings = _usability(change.usable_fraction, settings.min_usable_fraction)
+    # a residual grid the matches could not support is the user's business (the
+    # cross-validated choice not to use one is recorded in registration.json only)
+    warnings = (*warnings, *(n for n in reg.notes if not n.startswith("residual warp not used")))
 
     params: dict[str, object] = {
         "method": settings.method,
@@ -181,6 +195,10 @@ def compare(
         "registration_max_px": settings.registration_max_px,
         "significance_z": settings.significance_z,
         "min_region_frac": settings.min_region_frac,
+        "min_height_change": settings.min_height_change if in_px else None,
+        "min_usable_fraction": settings.min_usable_fraction,
+        "status": status,
+        "usable_fraction": round(change.usable_fraction, 4),
     }
     return Comparison(
         baseline_path=str(baseline),
@@ -195,7 +213,183 @@ def compare(
         software_version=__version__,
         px_per_mm=px_per_mm,
         preview=preview,
+        status=status,
+        warnings=warnings,
     )
+
+
+#: Below this share of the overlap usable, a result that is still "ok" carries a warning.
+WARN_USABLE_FRACTION = 0.9
+
+
+def _usability(fraction: float, minimum: float) -> tuple[Status, tuple[str, ...]]:
+    """Status and warnings from the share of the overlap an estimate could use."""
+    if fraction < minimum:
+        return "insufficient", (
+            f"insufficient: only {fraction:.0%} of the overlap is usable (clipped, masked or "
+            f"too dark; at least {minimum:.0%} needed), so this comparison cannot tell "
+            "whether anything changed",
+        )
+    if fraction < WARN_USABLE_FRACTION:
+        return "ok", (
+            f"only {fraction:.0%} of the overlap is usable (clipped, masked or too dark): "
+            "changes were searched there only",
+        )
+    return "ok", ()
+
+
+def _identical(
+    baseline: str | Path,
+    current: str | Path,
+    pixels: np.ndarray,
+    settings: Settings,
+    light: Light,
+    px_per_mm: float | None,
+    timings: tuple[StageTiming, ...],
+) -> Comparison:
+    """The comparison of two scans with the same pixels: no change, nothing measured."""
+    h, w = pixels.shape[:2]
+    s = analysis_scale((h, w), settings.analysis_max_px)
+    small = downsample(pixels, s)
+    reg = Registration(
+        homography=np.eye(3), baseline_shape=(h, w), current_shape=(h, w), n_matches=0,
+        n_inliers=0, rmse_homography_px=0.0, rmse_px=0.0,
+    )
+    change = ChangeMap(
+        height=np.zeros(small.shape[:2], np.float32), scale=small.shape[1] / w,
+        method=settings.method, noise_sigma=0.0, model_id="identical pixels",
+    )
+    return Comparison(
+        baseline_path=str(baseline), current_path=str(current), baseline_shape=(h, w),
+        registration=reg, change=change, regions=(), light=light,
+        params={"method": settings.method, "status": "identical", "usable_fraction": 1.0},
+        timings=timings, software_version=__version__, px_per_mm=px_per_mm,
+        preview=_preview8(small), status="identical",
+        warnings=("no change: the two scans are identical (the same pixels), so there is "
+                  "nothing to measure",),
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _files_sha256(paths: tuple[str, ...], stamp: tuple[tuple[int, int], ...]) -> str:
+    """Hash of several files' names and bytes (``stamp``: size/mtime, to invalidate)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).name.encode() + b"|")
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _weights_of(paths: list[Path]) -> str:
+    files = sorted(str(p) for p in paths if p.is_file())
+    stamps = tuple((os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in files)
+    return _files_sha256(tuple(files), stamps) if files else "missing"
+
+
+def _hf_folder(ref: str) -> Path | None:
+    path = Path(ref).expanduser()
+    if ref.startswith((".", "/", "~")) or path.exists():
+        return path
+    try:  # a hub id: its snapshot in the local cache, when there is one
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(ref, local_files_only=True))
+    except Exception:  # not cached, no huggingface_hub: the id alone names it
+        return None
+
+
+def result_fingerprint(settings: Settings) -> dict[str, object]:
+    """What, beyond the settings, decides a comparison's numbers: device and weights.
+
+    The store's cache key includes this, so that a comparison computed on
+    another device (CUDA runs the networks in reduced precision) or with other
+    weights (``monitor train``, a replaced ``hf:`` folder) is not reused.
+
+    Parameters
+    ----------
+    settings
+        The comparison's settings (method, depth estimator, device).
+
+    Returns
+    -------
+    dict
+        ``device`` (the resolved device type) and ``weights`` (sha256 of the
+        weight files the method reads, or None when it reads none).
+
+    Examples
+    --------
+    >>> result_fingerprint(Settings(device="cpu"))
+    {'device': 'cpu', 'weights': None}
+    """
+    from monitor.nets import WEIGHTS_DIR
+
+    device = select_device(settings.device).type
+    weights: str | None = None
+    if settings.method == "pair":
+        weights = _weights_of([WEIGHTS_DIR / "pair.safetensors"])
+    elif settings.method == "depth" and settings.depth == "relief":
+        weights = _weights_of([WEIGHTS_DIR / "relief.safetensors"])
+    elif settings.method == "depth" and settings.depth.startswith("hf:"):
+        ref = settings.depth[3:].strip()
+        folder = _hf_folder(ref)
+        if folder is None or not folder.is_dir():
+            weights = f"hf:{ref}"
+        else:
+            names = ("*.safetensors", "*.bin", "config.json", "preprocessor_config.json")
+            weights = _weights_of([p for n in names for p in folder.glob(n)])
+    return {"device": device, "weights": weights}
+
+
+def resample_pair(
+    base_small: np.ndarray,
+    base_shape: tuple[int, int],
+    current: np.ndarray,
+    reg: Registration,
+    scale: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both scans on the analysis grid: the reduced baseline and the warped current.
+
+    Parameters
+    ----------
+    base_small
+        The baseline reduced by :func:`monitor.io.downsample` with ``scale``
+        (encoded pixels).
+    base_shape
+        (rows, cols) of the full-resolution baseline.
+    current
+        The full-resolution CURRENT scan (encoded pixels).
+    reg
+        CURRENT -> BASELINE registration at full resolution.
+    scale
+        The analysis scale asked for (the reductions round it per axis).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Baseline and warped current in linear light (H' x W' x 3 float32) and
+        the bool mask where the current has data.
+
+    Examples
+    --------
+    >>> base_lin, warped, valid = resample_pair(small, (960, 1280), cur, reg, 0.5)  # doctest: +SKIP
+    """
+    base_lin = to_linear(base_small)
+    # bring CURRENT to about the same pixel size as the analysis grid
+    h_scale = float(np.sqrt(abs(np.linalg.det(reg.homography[:2, :2]))))
+    cur_small = downsample(current, min(1.0, scale * h_scale))
+    cur_lin = to_linear(cur_small)
+    del cur_small
+    # the scales each reduction really applied, per axis (rounded sizes): the warp
+    # must land output pixel [r, c] on the reduced baseline's pixel [r, c]
+    warped, valid = warp_to_baseline(
+        cur_lin, reg, image_scale=(cur_lin.shape[0] / current.shape[0],
+                                   cur_lin.shape[1] / current.shape[1]),
+        out_shape=base_lin.shape[:2],
+        out_scale=(base_lin.shape[0] / base_shape[0], base_lin.shape[1] / base_shape[1]),
+    )
+    return base_lin, warped, valid
 
 
 def _preview8(pixels: np.ndarray) -> np.ndarray:
@@ -220,6 +414,31 @@ def full_resolution_change(comparison: Comparison) -> np.ndarray:
     return out
 
 
+def status_message(comparison: Comparison) -> str:
+    """One plain sentence: what the comparison found, or why it cannot tell.
+
+    Parameters
+    ----------
+    comparison
+        A result of :func:`compare`.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> status_message(result)  # doctest: +SKIP
+    'no change: the two scans are identical (the same pixels), so there is nothing to measure'
+    """
+    if comparison.status in ("identical", "insufficient"):
+        return comparison.warnings[0]
+    n = len(comparison.regions)
+    if n == 0:
+        return "no significant change found"
+    return f"{n} region{'s' if n != 1 else ''} of significant change"
+
+
 def summary(comparison: Comparison) -> dict[str, object]:
     """JSON-ready summary: the contract of ``regions.json``."""
     reg = comparison.registration
@@ -237,7 +456,7 @@ def summary(comparison: Comparison) -> dict[str, object]:
         "model_id": change.model_id,
         "weights_sha256": change.weights_sha256,
         "units": "baseline pixel pitch (height change, + = towards the viewer)"
-        if change.method in ("photometric", "pair", "multilight")
+        if height_units(change.method, change.model_id) == "px"
         else "relative (depth estimator units, + = towards the viewer)",
         "light": asdict(comparison.light),
         "px_per_mm": comparison.px_per_mm,
@@ -248,6 +467,10 @@ def summary(comparison: Comparison) -> dict[str, object]:
             "matches": reg.n_matches,
             "rmse_px": reg.rmse_px,
         },
+        "status": comparison.status,
+        "usable_fraction": change.usable_fraction,
+        "message": status_message(comparison),
+        "warnings": list(comparison.warnings),
         "counts": {"bulge": len(bulges), "recession": len(recessions)},
         "regions": [r.to_dict() for r in comparison.regions],
         "params": comparison.params,
@@ -255,12 +478,60 @@ def summary(comparison: Comparison) -> dict[str, object]:
     }
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def clean_stale_outputs(out: Path) -> list[Path]:
+    """Remove temporary folders beside ``out`` left by runs that died (kill -9, power loss).
+
+    A run's temporary folder is named ``.<out>.tmp-<pid>-<random>``; only
+    those whose process no longer exists are removed, so another run writing
+    to the same folder right now keeps its own.
+
+    Parameters
+    ----------
+    out
+        The output folder.
+
+    Returns
+    -------
+    list of Path
+        The folders removed.
+
+    Examples
+    --------
+    >>> clean_stale_outputs(Path("/nonexistent/out"))
+    []
+    """
+    removed = []
+    try:
+        siblings = list(out.parent.glob(f".{out.name}.tmp-*-*"))
+    except OSError:
+        return []
+    for path in siblings:
+        pid_text = path.name[len(f".{out.name}.tmp-"):].split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _pid_alive(int(pid_text)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path]:
     """Write the comparison's files into ``out_dir`` atomically.
 
     Files are written into a temporary folder beside ``out_dir`` and moved in
     only when all of them exist, so a failure leaves ``out_dir`` without
-    partial outputs. Existing files of the same names are replaced.
+    partial outputs. Existing files of the same names are replaced. The
+    temporary folder carries this process's id; leftovers of runs that died
+    are removed first (:func:`clean_stale_outputs`).
 
     Returns
     -------
@@ -269,14 +540,15 @@ def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path
     """
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    clean_stale_outputs(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     try:
         (tmp / "regions.json").write_text(json.dumps(summary(comparison), indent=2) + "\n")
         reg_dict = registration_to_dict(comparison.registration)
         (tmp / "registration.json").write_text(json.dumps(reg_dict, indent=2) + "\n")
         write_float_tiff(tmp / "change.tif", full_resolution_change(comparison))
         change = comparison.change
-        units = "px" if change.method in ("photometric", "pair", "multilight") else "rel."
+        units = height_units(change.method, change.model_id)
         heatmap_png(
             change.height,
             tmp / "heatmap.png",

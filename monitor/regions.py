@@ -21,6 +21,7 @@ from scipy import ndimage
 from skimage import measure
 
 from monitor.checks import check_image
+from monitor.errors import MonitorError
 from monitor.results import ChangeMap, Polarity, Region
 
 
@@ -59,6 +60,7 @@ def find_regions(
     max_appearance_overlap: float = 0.5,
     px_per_mm: float | None = None,
     tail_ratio: float = 5.0,
+    min_height: float = 0.0,
 ) -> tuple[Region, ...]:
     """Cut the change map into bulge and recession regions.
 
@@ -81,6 +83,12 @@ def find_regions(
         along the light direction from a region at least this many times
         stronger is that region's integration tail, not a change, and is
         dropped.
+    min_height
+        Absolute floor of the level of detection, in the change map's units:
+        the local noise is raised to at least ``min_height / z``, so no change
+        smaller than ``min_height`` seeds a region however quiet the noise
+        (identical scans leave only resampling residue; a near-zero noise
+        estimate would make findings of it). 0 = relative level only.
 
     Returns
     -------
@@ -90,16 +98,19 @@ def find_regions(
     """
     h = change.height
     dims = check_image(h, "H W", name="regions: change map")
+    if not (np.isfinite(min_height) and min_height >= 0):
+        raise MonitorError(f"regions: min_height must be >= 0, got {min_height}")
     sigma = change.noise_sigma
     if not np.isfinite(sigma) or sigma <= 0:
         return ()
+    floor = min_height / z if z > 0 else 0.0
     finite = np.isfinite(h)
-    # work in units of the (local, when known) level of detection
+    # work in units of the (local, when known) level of detection, never below the floor
     if change.noise_map is not None:
         check_image(change.noise_map, "H W", name="regions: noise map", dims=dims)
-        zmap = np.where(finite, h / np.maximum(change.noise_map, 1e-12), 0.0)
+        zmap = np.where(finite, h / np.maximum(change.noise_map, max(floor, 1e-12)), 0.0)
     else:
-        zmap = np.where(finite, h / sigma, 0.0)
+        zmap = np.where(finite, h / max(sigma, floor), 0.0)
     s = change.scale
     diameter = min_diameter_frac * max(h.shape)
     min_area = max(4, int(math.pi / 4 * diameter**2))

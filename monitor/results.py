@@ -21,6 +21,39 @@ from typing import Any, Literal
 import numpy as np
 
 Polarity = Literal["bulge", "recession"]
+Status = Literal["ok", "identical", "insufficient"]
+
+#: Per-scan depth estimators whose heights are in pixel pitch (model id prefixes).
+PIXEL_DEPTH_MODELS = ("monitor/shading-", "monitor/relief-")
+
+
+def height_units(method: str, model_id: str) -> str:
+    """``"px"`` when a change map's heights are in baseline pixel pitch, else ``"rel."``.
+
+    ``photometric``, ``pair`` and ``multilight`` measure in pixel pitch; the ``depth`` route does
+    too with the shading and relief estimators (converted to baseline pixels),
+    but not with an ``hf:`` model, whose heights stay in the baseline estimate's
+    relative units.
+
+    Parameters
+    ----------
+    method
+        Change method (``photometric``, ``pair``, ``depth``).
+    model_id
+        The change map's model id (for ``depth``: the per-scan estimator's).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> height_units("depth", "monitor/shading-v1"), height_units("depth", "hf:/m")
+    ('px', 'rel.')
+    """
+    if method in ("photometric", "pair", "multilight") or model_id.startswith(PIXEL_DEPTH_MODELS):
+        return "px"
+    return "rel."
 
 
 @dataclass(frozen=True)
@@ -99,6 +132,10 @@ class Registration:
     rmse_px: float
     residual_grid: np.ndarray | None = None
     working_scale: float = 1.0
+    #: ``residual_grid`` asked for (nodes per side; 0 = off); the fitted one may be smaller
+    requested_grid: int = 0
+    #: why the fitted residual differs from the request (reduced, not fitted, not used)
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,6 +213,8 @@ class ChangeMap:
     weights_sha256: str | None = None
     integration_direction: tuple[float, float] | None = None  # (ux, uy) when integrated
     noise_map: np.ndarray | None = None  # local level of detection (H' x W'), when known
+    #: share of the overlap the estimate could use (not clipped, masked or too dark)
+    usable_fraction: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -229,6 +268,11 @@ class Comparison:
     software_version: str
     px_per_mm: float | None = None
     preview: np.ndarray | None = None  # baseline at analysis resolution, uint8 (figures)
+    #: ``ok``; ``identical`` (same pixels: no change, nothing measured); ``insufficient``
+    #: (too little of the overlap usable: the comparison cannot tell, regions are empty)
+    status: Status = "ok"
+    #: what the user must read beside the regions, one sentence each
+    warnings: tuple[str, ...] = ()
     normal_map: NormalMap | None = None  # multi-light: the baseline capture's normals
 
     @property

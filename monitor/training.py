@@ -59,11 +59,12 @@ from monitor.change.pair import (
     robust_sigma,
 )
 from monitor.change.pair import N_INPUTS as PAIR_INPUTS
+from monitor.config import Settings, load_settings
 from monitor.depth.relief import N_INPUTS as RELIEF_INPUTS
 from monitor.depth.relief import relief_inputs
 from monitor.errors import MonitorError
 from monitor.io import to_linear
-from monitor.nets import WEIGHTS_DIR, LoadedNet, NetSpec, UNet, count_parameters, load_net, save_net
+from monitor.nets import LoadedNet, NetSpec, UNet, count_parameters, load_net, save_net
 from monitor.results import ChangeMap, Light, Region
 
 KINDS = ("pair", "relief")
@@ -613,6 +614,30 @@ def _validate_relief(
 # --------------------------------------------------------------------------- training
 
 
+def default_weights_out(settings: Settings | None = None) -> Path:
+    """Default folder of ``monitor train``'s output: ``<data home>/weights``.
+
+    Never the package's ``weights/`` folder (:data:`monitor.nets.WEIGHTS_DIR`):
+    the shipped, documented weights change only when asked for by name.
+
+    Parameters
+    ----------
+    settings
+        Where the data home is (default: :func:`monitor.config.load_settings`).
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> default_weights_out(Settings(home="/data/monitor"))
+    PosixPath('/data/monitor/weights')
+    """
+    settings = settings or load_settings()
+    return Path(settings.home).expanduser() / "weights"
+
+
 def train(
     config: TrainConfig,
     out_dir: Path | None = None,
@@ -629,7 +654,8 @@ def train(
         Every knob (kind, steps, size, seed, ...).
     out_dir
         Where ``<kind>.safetensors`` and ``<kind>.card.json`` go (default:
-        the package's ``weights/`` folder, i.e. the shipped model).
+        :func:`default_weights_out`, a folder in the data home; the package's
+        shipped weights are replaced only when ``out_dir`` names their folder).
     cache_dir
         Cache of rendered pairs.
     log
@@ -644,7 +670,7 @@ def train(
     """
     config.check()
     log = log or (lambda s: print(s, flush=True))
-    out_dir = Path(out_dir or WEIGHTS_DIR)
+    out_dir = Path(out_dir) if out_dir is not None else default_weights_out()
     start = time.perf_counter()
     torch.set_num_threads(max(1, config.threads))
     torch.manual_seed(config.seed)

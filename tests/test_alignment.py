@@ -18,16 +18,37 @@ def test_recovers_scale_and_shift_despite_changed_pixels():
     assert np.median(np.abs(aligned - reference)) < 0.02
 
 
-def test_plain_least_squares_would_be_pulled():
-    # the robust fit beats the mean-based fit on the same data (the reason it exists)
-    rng = np.random.default_rng(1)
-    moving = rng.normal(size=(80, 80))
-    reference = moving.copy()
-    reference[:20] += 10
-    ls = np.polyfit(moving.ravel(), reference.ravel(), 1)
-    robust = fit_scale_shift(reference, moving)
-    assert abs(ls[1]) > 1.0
-    assert abs(robust.shift) < 0.05
+@pytest.mark.parametrize("outlier_frac", [0.1, 0.25, 0.4])
+def test_tukey_irls_recovers_the_truth_where_least_squares_is_pulled(outlier_frac):
+    # a known scale/shift, Gaussian noise, and a block of changed pixels (one-sided
+    # outliers, the changes we look for) covering up to 40 % of the map
+    rng = np.random.default_rng(int(outlier_frac * 100))
+    truth_scale, truth_shift, noise = 1.7, -0.35, 0.02
+    moving = rng.normal(size=(100, 100))
+    reference = truth_scale * moving + truth_shift + rng.normal(scale=noise, size=moving.shape)
+    rows = int(outlier_frac * 100)
+    reference[:rows] += rng.uniform(2.0, 6.0, size=(rows, 100))
+    a = fit_scale_shift(reference, moving)
+    # robust fit: within a few standard errors of the truth
+    assert a.scale == pytest.approx(truth_scale, abs=0.01)
+    assert a.shift == pytest.approx(truth_shift, abs=0.01)
+    assert a.inlier_fraction == pytest.approx(1 - outlier_frac, abs=0.03)
+    # the same data by ordinary least squares (what the IRLS starts from) is far off
+    design = np.stack([moving.ravel(), np.ones(moving.size)], axis=1)
+    ls_scale, ls_shift = np.linalg.lstsq(design, reference.ravel(), rcond=None)[0]
+    assert abs(ls_shift - truth_shift) > 10 * abs(a.shift - truth_shift) + 0.2
+
+
+def test_outliers_that_correlate_with_the_map_do_not_tilt_the_scale():
+    # changes where the map is high (a bulge on a ridge) pull a plain fit's SCALE
+    rng = np.random.default_rng(7)
+    moving = rng.normal(size=(120, 120))
+    reference = 0.8 * moving + 0.1 + rng.normal(scale=0.01, size=moving.shape)
+    high = moving > 1.0  # ~16 % of the pixels
+    reference[high] += 3.0 * moving[high]
+    a = fit_scale_shift(reference, moving)
+    assert a.scale == pytest.approx(0.8, abs=0.005)
+    assert a.shift == pytest.approx(0.1, abs=0.005)
 
 
 def test_mask_and_nan_are_excluded():

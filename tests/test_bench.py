@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -275,7 +274,6 @@ def test_configurations_cover_every_method_and_mark_the_default() -> None:
 
 
 def test_smoke_run_on_two_tiny_pairs(tmp_path: Path) -> None:
-    start = time.perf_counter()
     pairs = bm.bench_pairs((320, 240), paintings=[], min_canvases=1, n_no_change=0)
     assert len(pairs) == 2
     configs = [
@@ -291,7 +289,17 @@ def test_smoke_run_on_two_tiny_pairs(tmp_path: Path) -> None:
     assert broken["recall"] == 0.0  # failures count as nothing found
     photo = doc["overall"]["photometric"]
     assert photo["failed"] == 0 and photo["n_truth"] == doc["n_truth"] > 0
-    assert 0.0 <= photo["f1"] <= 1.0
+    # the overall figures are the micro-average of the per-pair scores ...
+    scores = [p["results"]["photometric"]["score"] for p in doc["pairs"]]
+    matched = sum(sc["matched"] for sc in scores)
+    n_pred = sum(sc["n_pred"] for sc in scores)
+    assert photo["matched"] == matched and photo["n_pred"] == n_pred
+    recall, precision = matched / photo["n_truth"], matched / max(n_pred, 1)
+    assert photo["recall"] == pytest.approx(recall, abs=1e-3)
+    assert photo["f1"] == pytest.approx(2 * recall * precision / (recall + precision), abs=1e-3)
+    # ... and the default method finds most of what these two small pairs hold, with
+    # no false alarm (measured at 320 x 240: 5 of 8 regions found, 5 predicted)
+    assert photo["recall"] >= 0.5 and photo["precision"] >= 0.8
     for p in doc["pairs"]:
         assert p["registration"]["monitor"]["error_px"] is not None
         assert "error_px" in p["registration"]["sift"]
@@ -303,7 +311,6 @@ def test_smoke_run_on_two_tiny_pairs(tmp_path: Path) -> None:
     assert "**photometric** (default)" in md
     assert "not measured" in md  # no speed figures in this run
     assert ("met" in md) and ("| broken |" in md)
-    assert time.perf_counter() - start < 60
 
 
 # --------------------------------------------------------------------------- stages

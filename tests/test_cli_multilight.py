@@ -208,7 +208,7 @@ def test_store_ingests_lists_and_compares_multilight_scans(tmp_path: Path) -> No
 
     store = db.open_store(home)
     detail = repository.comparison_detail(store, info["comparison_id"])
-    figs = _figures(detail, repository.history(store, "w"), tmp_path)
+    figs = _figures(store, detail, repository.history(store, "w"), tmp_path)
     assert figs["normals"] is not None and figs["baseline_thumb"] is not None
     html = render_html(build_context(detail, repository.history(store, "w"), figs,
                                      datetime.now(UTC)))

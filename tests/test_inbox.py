@@ -15,16 +15,24 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from test_store import fake_write, make_comparison, write_image
+from test_store import make_comparison, write_image
 
 from monitor import inbox, synth
 from monitor.config import Settings
 from monitor.errors import MonitorError
+from monitor.pipeline import write_outputs
 from monitor.results import Comparison, Light, Region
 from monitor.store import db, repository
 from monitor.store.models import ComparisonRecord, RegionRecord, Scan
 
 SETTINGS = Settings(inbox_settle_s=0.0)
+
+
+@pytest.fixture(autouse=True)
+def _backend(db_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test of this module on SQLite (the home's monitor.db) and on PostgreSQL."""
+    monkeypatch.setattr(sys.modules[__name__], "SETTINGS",
+                        SETTINGS.replace(database_url=db_settings.database_url))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -53,7 +61,7 @@ def drop(folder: Path, name: str, rgb_or_seed: np.ndarray | int, **sidecar: obje
 
 
 def new_home(tmp_path: Path, *slugs: str) -> db.Store:
-    store = db.init_home(tmp_path / "home")
+    store = db.init_home(tmp_path / "home", SETTINGS)
     for slug in slugs:
         repository.add_artwork(store, slug, f"Work {slug}")
     return store
@@ -87,9 +95,11 @@ def fake_run(bad: set[str], calls: list[tuple[str, str]], significance: float = 
 
 
 def fake_pass(store: db.Store, box: Path, tmp_path: Path,
-              run: Callable[..., Comparison], settings: Settings = SETTINGS) -> inbox.RunSummary:
+              run: Callable[..., Comparison], settings: Settings | None = None
+              ) -> inbox.RunSummary:
     """A pass with a stand-in comparison and output writer (reports are real)."""
-    return inbox.process_inbox(store, box, tmp_path / "rep", settings, run=run, write=fake_write)
+    return inbox.process_inbox(store, box, tmp_path / "rep", settings or SETTINGS, run=run,
+                               write=write_outputs)
 
 
 def sha(path: Path) -> str:
@@ -520,7 +530,7 @@ def test_remove_scan_refuses_used_scans_and_keeps_shared_files(tmp_path: Path) -
         for i, img in enumerate(images)
     ]
     shared = repository.ingest_scan(store, "v", images[2]).scan
-    repository.compare_and_store(store, "w", lambda *a: make_comparison(), fake_write,
+    repository.compare_and_store(store, "w", lambda *a: make_comparison(), write_outputs,
                                  baseline=str(scans[0].id), current=str(scans[1].id))
     with pytest.raises(MonitorError, match="used by comparison"):
         repository.remove_scan(store, scans[1].id)

@@ -12,9 +12,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from test_store import fake_write, make_comparison, write_image
+from test_store import make_comparison, write_image
 
+from monitor.config import Settings
 from monitor.errors import MonitorError
+from monitor.pipeline import write_outputs
 from monitor.store import db, repository
 from monitor.store.models import Base
 
@@ -53,8 +55,8 @@ OLDEST_COLUMNS = {
 }
 
 
-def test_upgrade_on_empty_database(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'empty.db'}"
+def test_upgrade_on_empty_database(db_url: str) -> None:
+    url = db_url
     engine = db.make_engine(url)
     assert db.current_revision(engine) is None
     assert db.upgrade(url) == db.head_revision()
@@ -68,8 +70,8 @@ def test_upgrade_on_empty_database(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_every_revision_steps_up_and_down(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'steps.db'}"
+def test_every_revision_steps_up_and_down(db_url: str) -> None:
+    url = db_url
     revisions = _revisions()
     assert len(revisions) >= 2
     for rev in revisions:
@@ -81,9 +83,11 @@ def test_every_revision_steps_up_and_down(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_downgrade_and_upgrade_keep_a_populated_database(tmp_path: Path) -> None:
+def test_downgrade_and_upgrade_keep_a_populated_database(
+    tmp_path: Path, db_settings: Settings
+) -> None:
     home = tmp_path / "home"
-    store = db.init_home(home)
+    store = db.init_home(home, db_settings)
     repository.add_artwork(store, "w", "Work <b>", artist="A. Painter", width_mm=10.0)
     for i, month in enumerate((1, 7)):
         repository.ingest_scan(
@@ -92,20 +96,20 @@ def test_downgrade_and_upgrade_keep_a_populated_database(tmp_path: Path) -> None
             write_image(tmp_path / f"{i}.png", i),
             repository.ScanMeta(captured_at=datetime(2024, month, 1, tzinfo=UTC), px_per_mm=4.0),
         )
-    stored = repository.compare_and_store(store, "w", lambda *a: make_comparison(), fake_write)
+    stored = repository.compare_and_store(store, "w", lambda *a: make_comparison(), write_outputs)
     before_rows = _dump(store.engine)
     before_detail = repository.comparison_detail(store, stored.id)
     before_history = repository.history(store, "w")
-    url = db.database_url(home)
+    url = db.database_url(home, db_settings)
 
     previous = _revisions()[-2]
     assert db.downgrade(url, "-1") == previous
     assert _dump(store.engine) == before_rows
     with pytest.raises(MonitorError, match="monitor db upgrade"):
-        db.open_store(home)
+        db.open_store(home, db_settings)
 
     assert db.upgrade(url) == db.head_revision()
-    reopened = db.open_store(home)
+    reopened = db.open_store(home, db_settings)
     assert _dump(reopened.engine) == before_rows
     assert repository.comparison_detail(reopened, stored.id) == before_detail
     assert repository.history(reopened, "w") == before_history
@@ -114,6 +118,6 @@ def test_downgrade_and_upgrade_keep_a_populated_database(tmp_path: Path) -> None
     store.engine.dispose()
 
 
-def test_unknown_revision_is_a_monitor_error(tmp_path: Path) -> None:
+def test_unknown_revision_is_a_monitor_error(db_url: str) -> None:
     with pytest.raises(MonitorError, match="upgrade"):
-        db.upgrade(f"sqlite:///{tmp_path / 'x.db'}", "nonexistent")
+        db.upgrade(db_url, "nonexistent")

@@ -415,3 +415,64 @@ def test_registration_to_dict_is_json_ready(distorted) -> None:
     assert "corner" in d["convention"]
     none = registration_to_dict(dataclasses.replace(reg, residual_grid=None))
     assert none["residual_grid"] is None
+
+
+# ------------------------------------------------------------- residual grid size (#16)
+
+
+def _dense_penalty(ny: int, nx: int) -> np.ndarray:
+    """The penalty as the loops of the original implementation built it."""
+    rows = []
+    for i in range(ny):
+        for j in range(1, nx - 1):
+            r = np.zeros(ny * nx)
+            r[[i * nx + j - 1, i * nx + j, i * nx + j + 1]] = (1.0, -2.0, 1.0)
+            rows.append(r)
+    for i in range(1, ny - 1):
+        for j in range(nx):
+            r = np.zeros(ny * nx)
+            r[[(i - 1) * nx + j, i * nx + j, (i + 1) * nx + j]] = (1.0, -2.0, 1.0)
+            rows.append(r)
+    for i in range(ny - 1):
+        for j in range(nx - 1):
+            r = np.zeros(ny * nx)
+            r[[i * nx + j, i * nx + j + 1, (i + 1) * nx + j, (i + 1) * nx + j + 1]] = (
+                np.array([1.0, -1.0, -1.0, 1.0]) * np.sqrt(2.0))
+            rows.append(r)
+    return np.array(rows)
+
+
+def test_penalty_and_design_are_sparse_and_equal_the_dense_definition() -> None:
+    from scipy import sparse
+
+    from monitor.registration.residual import _cubic_weights, _design, _penalty
+
+    for ny, nx in ((3, 3), (5, 4), (7, 6)):
+        pen = _penalty(ny, nx)
+        assert sparse.issparse(pen)
+        np.testing.assert_array_equal(pen.toarray(), _dense_penalty(ny, nx))
+    big = _penalty(64, 64)  # ~390 MB dense; a few hundred kB sparse
+    assert sparse.issparse(big) and big.nnz < 50_000
+    pts = np.random.default_rng(0).uniform(0, [320, 240], size=(50, 2))
+    a = _design(pts, (240, 320), 5, 6)
+    wy = _cubic_weights(pts[:, 1] * (4 / 240), 5)
+    wx = _cubic_weights(pts[:, 0] * (5 / 320), 6)
+    dense = (wy[:, :, None] * wx[:, None, :]).reshape(50, 30)
+    assert sparse.issparse(a)
+    np.testing.assert_allclose(a.toarray(), dense, atol=1e-15)
+
+
+def test_a_grid_larger_than_the_matches_support_is_reduced_and_said(distorted) -> None:
+    from monitor.registration.residual import supported_grid
+
+    base, cur, a, h_true, default = distorted
+    reg = register(base, cur, residual_grid=24)  # 24 x 24 nodes need 2304 refined matches
+    assert reg.residual_grid is not None, "the residual was dropped silently"
+    n = reg.residual_grid.shape[0]
+    assert 3 <= n < 24 and reg.requested_grid == 24
+    assert any(f"reduced from 24 to {n}" in note for note in reg.notes), reg.notes
+    assert registration_to_dict(reg)["notes"] == list(reg.notes)
+    full, _ = dense_errors(reg, a, 4.0)
+    assert full.max() <= 0.5  # the distortion is still absorbed (dropped: ~2 px)
+    assert supported_grid(24, 4 * n * n) == n
+    assert default.notes == ()  # the default grid needs no reduction

@@ -11,9 +11,10 @@ import numpy as np
 import PIL.ImageFile
 import pytest
 from PIL import Image
-from test_store import fake_write, make_comparison, write_image
+from test_store import make_comparison, write_image
 
 from monitor.errors import MonitorError
+from monitor.pipeline import write_outputs
 from monitor.report import render
 from monitor.report.charts import history_chart_png
 from monitor.results import Region
@@ -48,7 +49,7 @@ def stored_comparison(
                 light_elevation=25.0,
             ),
         )
-    stored = repository.compare_and_store(store, "nw", lambda *a: make_comparison(), fake_write)
+    stored = repository.compare_and_store(store, "nw", lambda *a: make_comparison(), write_outputs)
     return store, stored.id
 
 
@@ -70,7 +71,9 @@ def test_report_holds_identification_regions_history_and_page_numbers(tmp_path: 
     # every resource came from the templates, the object store or the report's staging folder
     assert any(u.endswith("report.css") for u in rendered.requested)
     assert any("/objects/" in u for u in rendered.requested)  # the stored heatmap
-    assert sum(u.endswith(".png") for u in rendered.requested) == 4  # 2 thumbs, heatmap, chart
+    # 2 thumbs, the stored heatmap and overlay (the real write_outputs makes both), the chart
+    assert sum(u.endswith(".png") for u in rendered.requested) == 5
+    assert sum("/objects/" in u and u.endswith(".png") for u in rendered.requested) == 2
     text = " ".join(pdf_text(out).split())
     detail = repository.comparison_detail(store, cid)
     n = len(detail.regions)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from monitor.config import Settings
 from monitor.errors import MonitorError
+from monitor.pipeline import OUTPUT_FILES, write_outputs
 from monitor.results import (
     Alignment,
     ChangeMap,
@@ -76,6 +77,7 @@ def make_comparison(
         timings=(StageTiming("read", 0.01, 100.0),),
         software_version="0.1.0",
         px_per_mm=px_per_mm,
+        preview=np.full((*shape, 3), 128, np.uint8),  # what write_outputs draws the overlay on
     )
 
 
@@ -85,23 +87,14 @@ def write_image(path: Path, seed: int, size: tuple[int, int] = (64, 48)) -> Path
     return path
 
 
-def fake_write(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
-    """Stands in for pipeline.write_outputs: a JSON summary and a PNG."""
-    out_dir.mkdir(parents=True)
-    regions = out_dir / "regions.json"
-    regions.write_text(json.dumps([r.to_dict() for r in comparison.regions]))
-    heat = out_dir / "heatmap.png"
-    Image.fromarray((np.nan_to_num(comparison.change.height) * 100).astype(np.uint8)).save(heat)
-    return {"regions.json": regions, "heatmap.png": heat}
-
-
 def object_files(home: Path) -> set[str]:
     return {p.relative_to(home).as_posix() for p in (home / "objects").rglob("*") if p.is_file()}
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Iterator[db.Store]:
-    s = db.init_home(tmp_path / "home")
+def store(tmp_path: Path, db_settings: Settings) -> Iterator[db.Store]:
+    """A fresh data home on each backend (SQLite file, PostgreSQL database)."""
+    s = db.init_home(tmp_path / "home", db_settings)
     yield s
     s.engine.dispose()
 
@@ -225,19 +218,19 @@ def test_compare_and_store_then_reuse_then_force(
         calls.append((base, cur, light, px_per_mm))
         return make_comparison(px_per_mm=px_per_mm, light=light)
 
-    first = repository.compare_and_store(store, "night-watch", run, fake_write)
+    first = repository.compare_and_store(store, "night-watch", run, write_outputs)
     assert not first.reused
     assert len(calls) == 1
     a, b = two_scans
     assert calls[0][0] == a.path and calls[0][1] == b.path and calls[0][3] == 4.0
-    again = repository.compare_and_store(store, "night-watch", run, fake_write)
+    again = repository.compare_and_store(store, "night-watch", run, write_outputs)
     assert again.reused and again.id == first.id and len(calls) == 1
     # other parameters: a new comparison
     other = repository.compare_and_store(
-        store, "night-watch", run, fake_write, settings=Settings(significance_z=5.0)
+        store, "night-watch", run, write_outputs, settings=Settings(significance_z=5.0)
     )
     assert not other.reused and other.id != first.id and len(calls) == 2
-    forced = repository.compare_and_store(store, "night-watch", run, fake_write, force=True)
+    forced = repository.compare_and_store(store, "night-watch", run, write_outputs, force=True)
     assert not forced.reused and forced.replaced_id == first.id and len(calls) == 3
     with Session(store.engine) as session:
         assert session.scalar(select(func.count()).select_from(ComparisonRecord)) == 2
@@ -253,7 +246,9 @@ def test_compare_and_store_then_reuse_then_force(
     assert detail.changed_area_mm2 == pytest.approx(168.0 / 16.0)
     assert detail.align_scale == pytest.approx(1.01)
     assert detail.params["significance_z"] == 4.0
-    assert set(detail.artifacts) == {"regions.json", "heatmap.png"}
+    assert set(detail.artifacts) == set(OUTPUT_FILES)
+    summary = json.loads(detail.artifacts["regions.json"].read_text())
+    assert summary["counts"] == {"bulge": 2, "recession": 1}
     for path in detail.artifacts.values():
         assert path.is_file() and path.is_relative_to(store.objects_dir)
         assert path.name.startswith(repository.sha256_file(path))
@@ -276,7 +271,7 @@ def test_failure_in_transaction_leaves_no_row_and_no_file(
     try:
         with pytest.raises(RuntimeError, match="injected"):
             repository.compare_and_store(
-                store, "night-watch", lambda *a: make_comparison(), fake_write
+                store, "night-watch", lambda *a: make_comparison(), write_outputs
             )
     finally:
         event.remove(store.engine, "before_cursor_execute", explode)
@@ -287,7 +282,7 @@ def test_failure_in_transaction_leaves_no_row_and_no_file(
     assert not any(store.tmp_dir.iterdir())
     # and it works once the failure is gone
     ok = repository.compare_and_store(
-        store, "night-watch", lambda *a: make_comparison(), fake_write
+        store, "night-watch", lambda *a: make_comparison(), write_outputs
     )
     assert len(repository.comparison_detail(store, ok.id).regions) == 3
 
@@ -298,7 +293,7 @@ def test_failure_while_writing_files_leaves_nothing(
     before = object_files(store.home)
 
     def half_write(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
-        fake_write(comparison, out_dir)
+        write_outputs(comparison, out_dir)
         raise MonitorError("cannot write overlay.png (injected)")
 
     with pytest.raises(MonitorError, match="injected"):
@@ -314,7 +309,7 @@ def test_invalid_region_is_rejected_without_partial_rows(
     bad = (Region(1, "bulge", (float("nan"), 1.0), (0.0, 0.0, 2.0, 2.0), 4.0, 1.0, 1.0, 5.0),)
     with pytest.raises(MonitorError, match="non-finite"):
         repository.compare_and_store(
-            store, "night-watch", lambda *a: make_comparison(bad), fake_write
+            store, "night-watch", lambda *a: make_comparison(bad), write_outputs
         )
     with Session(store.engine) as session:
         assert session.scalar(select(func.count()).select_from(ComparisonRecord)) == 0

@@ -178,13 +178,14 @@ def test_failed_comparison_keeps_artifacts_another_comparison_committed_meanwhil
     store: db.Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """B places the artifacts then fails; A commits rows using them before B cleans up."""
-    from tests.test_store import fake_write, make_comparison
+    from monitor.pipeline import write_outputs
+    from tests.test_store import make_comparison
 
     base = repository.ingest_scan(store, SLUG, write_image(tmp_path / "a.png", 8)).scan
     cur = repository.ingest_scan(store, SLUG, write_image(tmp_path / "b.png", 9)).scan
     comparison = make_comparison()
-    files_a = fake_write(comparison, tmp_path / "out-a")
-    files_b = fake_write(comparison, tmp_path / "out-b")  # same bytes, same objects
+    files_a = write_outputs(comparison, tmp_path / "out-a")
+    files_b = write_outputs(comparison, tmp_path / "out-b")  # same bytes, same objects
     engine_b = db.open_store(store.home).engine
 
     @event.listens_for(engine_b, "before_cursor_execute")
@@ -211,5 +212,5 @@ def test_failed_comparison_keeps_artifacts_another_comparison_committed_meanwhil
     detail = repository.comparison_detail(store, stored_a[0].id)
     assert detail is not None
     report = repository.verify_store(store)
-    assert report.ok and report.artifacts == 2, report
+    assert report.ok and report.artifacts == len(files_a) == 5, report
     assert repository.find_comparison(store, "k-b") is None

@@ -23,6 +23,7 @@ from scipy import ndimage
 
 from monitor.change.alignment import apply_alignment, fit_scale_shift
 from monitor.checks import check_pair
+from monitor.errors import MonitorError
 from monitor.photometry import (
     EPS,
     blur,
@@ -39,10 +40,35 @@ from monitor.results import ChangeMap, Light
 if TYPE_CHECKING:  # the protocol only, for the annotation
     from monitor.depth.base import DepthEstimator
 
-__all__ = ["METHODS", "depth_change", "local_noise", "photometric_change", "robust_sigma"]
+__all__ = [
+    "METHODS", "depth_change", "local_noise", "photometric_change", "robust_sigma",
+    "usable_fraction",
+]
 
 METHODS = ("photometric", "depth", "pair")
 
+def usable_fraction(usable: np.ndarray, valid: np.ndarray) -> float:
+    """Share of the overlap (``valid``) whose pixels an estimate could use.
+
+    Parameters
+    ----------
+    usable
+        H x W bool, pixels the estimate trusted (not clipped, masked or too dark).
+    valid
+        H x W bool, the overlap of the two scans.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0 when there is no overlap.
+
+    Examples
+    --------
+    >>> usable_fraction(np.array([True, False]), np.array([True, True]))
+    0.5
+    """
+    n = int(np.count_nonzero(valid))
+    return float(np.count_nonzero(usable & valid)) / n if n else 0.0
 
 
 def photometric_change(
@@ -91,6 +117,13 @@ def photometric_change(
     device = device or torch.device("cpu")
     ok = trusted_pixels(valid, baseline, current)
     long_side = max(baseline.shape[:2])
+    if np.count_nonzero(ok) < 16:
+        # nothing readable (clipped, too dark): no estimate, and the result says so
+        blank = np.where(valid, 0.0, np.nan).astype(np.float32)
+        return ChangeMap(
+            height=blank, scale=scale, method="photometric", noise_sigma=0.0,
+            model_id="monitor/photometric-v1", usable_fraction=usable_fraction(ok, valid),
+        )
     with torch.inference_mode():
         # bicubic resampling overshoots slightly below 0: clamp before the log
         b = torch.from_numpy(np.ascontiguousarray(baseline.transpose(2, 0, 1))).to(device)
@@ -159,6 +192,7 @@ def photometric_change(
         model_id="monitor/photometric-v1",
         weights_sha256=None,
         integration_direction=(ux, uy),
+        usable_fraction=usable_fraction(ok & ~appearance, valid),
     )
 
 
@@ -189,6 +223,11 @@ def depth_change(
     -------
     ChangeMap
         Aligned current minus baseline, NaN outside the overlap.
+
+    Raises
+    ------
+    MonitorError
+        If the fitted scale is not positive (it would flip the polarity).
     """
     check_pair("change", baseline, current, valid)
     # outside the overlap the warped current is empty; fill it with the
@@ -199,6 +238,14 @@ def depth_change(
     d_cur = estimator.estimate(filled, light)
     ok = trusted_pixels(valid, baseline, current)
     alignment = fit_scale_shift(d_base.height, d_cur.height, ok)
+    if not alignment.scale > 0:
+        # a zero or negative scale would flip (or erase) the polarity of every change:
+        # the two estimates disagree about which way is up, nothing can be compared
+        raise MonitorError(
+            f"depth: the current scan's {d_cur.model_id} estimate maps onto the baseline's "
+            f"with scale {alignment.scale:.3g} (must be > 0): the estimates disagree about "
+            "which way is up, so no change can be measured"
+        )
     diff = apply_alignment(d_cur.height, alignment) - d_base.height
     # shading and relief heights are in analysis pixels: express them in baseline pixels
     diff = diff / np.float32(scale) if estimator.name in ("shading", "relief") else diff
@@ -214,5 +261,6 @@ def depth_change(
         model_id=d_base.model_id,
         weights_sha256=d_base.weights_sha256,
         integration_direction=light_xy(light) if estimator.name == "shading" else None,
+        usable_fraction=usable_fraction(ok, valid),
     )
 

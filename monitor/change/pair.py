@@ -371,4 +371,5 @@ def pair_change(
         model_id=net.model_id,
         weights_sha256=net.sha256,
         integration_direction=None,
+        usable_fraction=float(ok.mean()) / max(float(v_w.mean()), 1e-12) if v_w.any() else 0.0,
     )

@@ -33,6 +33,10 @@ from monitor.store import db, repository
 
 __all__ = ["compare", "compare_multilight", "compare_stored"]
 
+#: Exit status of ``monitor compare`` when the comparison cannot tell (status
+#: ``insufficient``: too little of the overlap usable); outputs are still written.
+INSUFFICIENT_EXIT = 3
+
 
 def compare(
     scans: Annotated[
@@ -105,8 +109,15 @@ def compare(
         paths = write_outputs(result, out)
     info = summary(result)
     info["outputs"] = {name: str(p) for name, p in paths.items()}
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if as_json:
         typer.echo(json.dumps(info, indent=2))
+        if result.status == "insufficient":
+            raise typer.Exit(INSUFFICIENT_EXIT)
+        return
+    if result.status == "identical":
+        typer.echo(f"{info['message']}; outputs in {out}")
         return
     counts = info["counts"]
     typer.echo(
@@ -120,6 +131,10 @@ def compare(
             f"area {r.area_px:.0f} px  peak {r.peak:+.3g}  z {r.significance:.1f}"
         )
     typer.echo(f"outputs in {out}")
+    if result.status == "insufficient":
+        # the files are written (they show what could be seen), but "no region" here
+        # means "could not tell": a script must not read it as "no change"
+        raise typer.Exit(INSUFFICIENT_EXIT)
 
 
 def compare_multilight(
@@ -200,6 +215,8 @@ def compare_stored(
     try:
         settings = settings if settings is not None else load_settings()
         store = db.open_store(db.resolve_home(home, settings), settings)
+        from monitor.pipeline import result_fingerprint  # resolves the device: imports torch
+
         stored = repository.compare_and_store(
             store,
             slug,
@@ -209,6 +226,7 @@ def compare_stored(
             baseline=baseline,
             current=current,
             force=force,
+            fingerprint=result_fingerprint(settings),
         )
         detail = repository.comparison_detail(store, stored.id)
     except MonitorError as exc:

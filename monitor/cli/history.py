@@ -227,7 +227,7 @@ def ingest(
             notes=notes,
         )
         from monitor.capture import is_capture
-        from monitor.io import read_image
+        from monitor.io import read_scan
 
         if is_capture(image):  # a multi-light capture: folder, .lp or .csv
             result = repository.ingest_capture(store, slug, image, meta)
@@ -237,7 +237,7 @@ def ingest(
                 slug,
                 image,
                 meta,
-                reader=lambda p: read_image(p, max_pixels=settings.max_pixels),
+                reader=lambda p: read_scan(p, max_pixels=settings.max_pixels),
             )
     if as_json:
         echo_json(

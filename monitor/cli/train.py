@@ -38,7 +38,8 @@ def register(app: typer.Typer) -> None:
         crop: Annotated[int, typer.Option(help="Crop side, px (multiple of 32).")] = 192,
         out: Annotated[
             Path | None,
-            typer.Option(help="Output folder (default: the package's weights/ folder)."),
+            typer.Option(help="Output folder (default: <data home>/weights; the package's "
+                         "shipped weights are replaced only if --out names their folder)."),
         ] = None,
         seed: Annotated[int, typer.Option(help="Seed of everything random.")] = 0,
         device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "cpu",
@@ -51,6 +52,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train the pair (relief change) or relief (per-scan) network on synthetic pairs."""
         from monitor.depth.base import select_device
+        from monitor.nets import WEIGHTS_DIR
         from monitor.training import TrainConfig
         from monitor.training import train as run_train
 
@@ -78,3 +80,7 @@ def register(app: typer.Typer) -> None:
         else:
             typer.echo(f"loss {result.first_loss:.4f} -> {result.final_loss:.4f}; wrote "
                        f"{result.weights} and {result.card} in {result.seconds:.0f} s")
+            if result.weights.parent.resolve() != WEIGHTS_DIR.resolve():
+                typer.echo(f"the shipped weights in {WEIGHTS_DIR} are unchanged; to use the "
+                           f"new ones, copy {result.weights.name} there (or train with --out "
+                           f"{WEIGHTS_DIR})")

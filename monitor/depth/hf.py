@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,12 @@ import numpy as np
 import torch
 
 from monitor.checks import check_image
-from monitor.depth.tiling import prepare_model, tiled_predict
-from monitor.errors import MonitorError
+from monitor.depth.tiling import full_precision, prepare_model, tiled_predict
+from monitor.errors import MonitorError, MonitorWarning
 from monitor.photometry import linear_to_srgb_torch
 from monitor.results import DepthMap, Light
 
-__all__ = ["HFDepthEstimator", "height_sign", "state_dict_sha256"]
+__all__ = ["HFDepthEstimator", "default_processor", "height_sign", "state_dict_sha256"]
 
 #: ``config.model_type`` values whose output is metric depth (larger = farther).
 METRIC_MODEL_TYPES = frozenset({"zoedepth", "glpn", "depth_pro", "prompt_depth_anything"})
@@ -71,7 +72,9 @@ def state_dict_sha256(model: torch.nn.Module) -> str:
     for name, tensor in sorted(model.state_dict().items()):
         t = tensor.detach().to("cpu").contiguous()
         digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        # reshape(-1): a 0-dim tensor (BatchNorm's num_batches_tracked) cannot be viewed
+        # as bytes; the shape is hashed above, so flattening loses nothing
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return digest.hexdigest()
 
 
@@ -87,6 +90,52 @@ def _offline() -> bool:
     return any(
         os.environ.get(v, "").lower() in {"1", "true", "yes", "on"}
         for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def default_processor(model_type: str) -> Any:
+    """The image processor of a model family with its default settings.
+
+    Used when a model folder was saved without ``preprocessor_config.json``.
+
+    Parameters
+    ----------
+    model_type
+        ``config.model_type`` (``glpn``, ``dpt``, ``depth_anything``, ...).
+
+    Returns
+    -------
+    transformers.BaseImageProcessor
+        A default-constructed processor of the family.
+
+    Raises
+    ------
+    MonitorError
+        If transformers knows no image processor for that model type.
+
+    Examples
+    --------
+    >>> default_processor("glpn").size_divisor  # doctest: +SKIP
+    32
+    """
+    from transformers.models.auto import image_processing_auto as auto
+
+    names = auto.IMAGE_PROCESSOR_MAPPING_NAMES.get(model_type)
+    if isinstance(names, dict):  # transformers 5: {"pil": ..., "torchvision": ...}
+        ordered = [names.get("pil"), *names.values()]
+    elif isinstance(names, (tuple, list)):  # transformers 4: (slow, fast)
+        ordered = list(names)
+    else:
+        ordered = [names]
+    for name in ordered:
+        if not name:
+            continue
+        cls = auto.get_image_processor_class_from_name(name)
+        if cls is not None:
+            return cls()
+    raise MonitorError(
+        f"no preprocessor_config.json and transformers knows no image processor for "
+        f"model type {model_type!r}: save the processor with the model"
     )
 
 
@@ -113,8 +162,18 @@ def _load(ref: str) -> tuple[Any, Any]:
     for name, local_only in attempts:
         try:
             model = AutoModelForDepthEstimation.from_pretrained(name, local_files_only=local_only)
-            processor = AutoImageProcessor.from_pretrained(name, local_files_only=local_only)
+            if looks_local and not (path / "preprocessor_config.json").is_file():
+                processor = default_processor(model.config.model_type)
+                warnings.warn(
+                    f"{path} has no preprocessor_config.json: using the default "
+                    f"{type(processor).__name__} of model type {model.config.model_type!r}",
+                    MonitorWarning, stacklevel=3,
+                )
+            else:
+                processor = AutoImageProcessor.from_pretrained(name, local_files_only=local_only)
             return model, processor
+        except MonitorError:
+            raise
         except (OSError, ValueError, KeyError, ImportError) as exc:
             last = exc
         except Exception as exc:  # hub/network errors of various types
@@ -202,7 +261,9 @@ class HFDepthEstimator:
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, h, w) linear light -> (B, h', w') height-convention output."""
-        pixels = (linear_to_srgb_torch(x.float()) - self.mean.to(x.device)) / self.std.to(x.device)
+        with full_precision(x.device):  # encoding and normalisation in float32
+            pixels = linear_to_srgb_torch(x.float())
+            pixels = (pixels - self.mean.to(x.device)) / self.std.to(x.device)
         if x.device.type == "cuda":
             pixels = pixels.contiguous(memory_format=torch.channels_last)
         out = self.model(pixel_values=pixels).predicted_depth

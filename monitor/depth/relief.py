@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from monitor.checks import check_image
-from monitor.depth.tiling import prepare_model, tiled_predict
+from monitor.depth.tiling import full_precision, prepare_model, tiled_predict
 from monitor.nets import WEIGHTS_DIR, LoadedNet, load_net
 from monitor.photometry import (
     EPS,
@@ -186,11 +186,12 @@ class ReliefEstimator:
 
         def predict(x: torch.Tensor) -> torch.Tensor:
             feats = []
-            for tile in x:
-                t = torch.rot90(tile, k, dims=(-2, -1)) if k else tile
-                valid = torch.ones(t.shape[-2:], dtype=torch.bool, device=t.device)
-                feats.append(relief_features(t.float(), valid, turned))
-            q = self.model(torch.stack(feats))[:, 0].float()
+            with full_precision(x.device):  # the features are physics: float32 always
+                for tile in x:
+                    t = torch.rot90(tile, k, dims=(-2, -1)) if k else tile
+                    valid = torch.ones(t.shape[-2:], dtype=torch.bool, device=t.device)
+                    feats.append(relief_features(t.float(), valid, turned))
+            q = self.model(torch.stack(feats))[:, 0].float()  # only the net under autocast
             q = torch.rot90(q, -k, dims=(-2, -1)) if k else q
             return q * scale
 

@@ -44,7 +44,10 @@ from monitor.errors import MonitorError
 Harmonise = Literal["none", "shift", "affine"]
 Predict = Callable[[torch.Tensor], torch.Tensor]
 
-__all__ = ["Tile", "autocast_context", "feather_1d", "prepare_model", "tile_grid", "tiled_predict"]
+__all__ = [
+    "Tile", "autocast_context", "feather_1d", "full_precision", "prepare_model", "tile_grid",
+    "tiled_predict",
+]
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,37 @@ def autocast_context(device: torch.device, enabled: bool = True) -> object:
         return nullcontext()
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast("cuda", dtype=dtype)
+
+
+def full_precision(device: torch.device | str) -> object:
+    """Leave any enclosing ``torch.autocast`` for float32 feature computations.
+
+    :func:`tiled_predict` runs ``predict`` under :func:`autocast_context`, so
+    that the network body may run in reduced precision on CUDA. The features a
+    ``predict`` computes before its network -- log ratios, blurs (convolutions,
+    which autocast would run in bfloat16), integration along the light -- are
+    physics, not network: compute them inside this context so they stay float32
+    and agree with the CPU.
+
+    Parameters
+    ----------
+    device
+        Where the tensors live.
+
+    Returns
+    -------
+    context manager
+
+    Examples
+    --------
+    >>> with full_precision(torch.device("cpu")):
+    ...     torch.is_autocast_enabled("cpu")
+    False
+    """
+    kind = torch.device(device).type
+    if kind in ("cuda", "cpu"):
+        return torch.autocast(kind, enabled=False)
+    return nullcontext()
 
 
 def _batches(tiles: list[Tile], size: int) -> Iterator[list[Tile]]:

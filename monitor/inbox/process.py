@@ -84,6 +84,16 @@ class _Pass:
         self.results: list[ItemResult] = []
         self.done = 0
         self.seen: set[tuple[str, str]] = set()  # (slug, sha256) of files hashed in this pass
+        self._fingerprint: dict[str, object] | None = None
+
+    @property
+    def fingerprint(self) -> dict[str, object]:
+        """Device and weights' hash for the cache key (computed once per pass)."""
+        if self._fingerprint is None:
+            from monitor.pipeline import result_fingerprint
+
+            self._fingerprint = result_fingerprint(self.settings)
+        return self._fingerprint
 
     def _tick(self, label: str) -> None:
         self.done += 1
@@ -115,7 +125,7 @@ class _Pass:
     def ingest(self, item: InboxFile, known_artworks: set[str]) -> tuple[str, ScanInfo, bool,
                                                                              str] | None:
         """Store the file as a scan; None when it was quarantined or failed."""
-        from monitor.io import read_image
+        from monitor.io import read_scan
 
         try:
             sha = repository.sha256_file(item.path)
@@ -138,7 +148,7 @@ class _Pass:
             return None
         try:
             meta = read_sidecar(item.sidecar) if item.sidecar is not None else ScanMeta()
-            data = read_image(item.path, max_pixels=self.settings.max_pixels)
+            data = read_scan(item.path, max_pixels=self.settings.max_pixels)
             source = "sidecar"
             if meta.captured_at is None:
                 if repository._exif_time(data.exif) is not None:
@@ -206,6 +216,7 @@ class _Pass:
             stored = repository.compare_and_store(
                 self.store, slug, run, self.write, settings=self.settings,
                 baseline=str(previous.id), current=str(scan.id),
+                fingerprint=self.fingerprint,
             )
         except MonitorError as exc:
             if ran:

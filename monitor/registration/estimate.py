@@ -17,7 +17,7 @@ from monitor.registration.features import (
 )
 from monitor.registration.inputs import _check_image
 from monitor.registration.refine import _refine
-from monitor.registration.residual import _Fitter, _scale_h
+from monitor.registration.residual import _Fitter, _scale_h, supported_grid
 from monitor.results import Registration
 
 _MAGSAC_THRESHOLD_WORK_PX = 3.0  # inlier threshold at working resolution
@@ -138,10 +138,11 @@ def register(
     inl = mask.ravel().astype(bool)
 
     # 3. grow the inlier set with a provisional smooth residual
-    fitter = _Fitter(b_shape, int(residual_grid))
+    requested = int(residual_grid)
+    fitter = _Fitter(b_shape, supported_grid(requested, int(inl.sum())) or requested)
     tol = _MAGSAC_THRESHOLD_WORK_PX / min(scx, scy)
     model: tuple[np.ndarray, np.ndarray | None] = (h, None)
-    if residual_grid and inl.sum() >= 4 * residual_grid**2:
+    if residual_grid and inl.sum() >= 4 * fitter.n**2:
         for _ in range(2):
             fitted = fitter.fit(pts_b[inl], pts_c[inl], _LAMBDA_PROVISIONAL)
             if fitted is None:
@@ -187,7 +188,19 @@ def register(
     )
     if prelim is None:
         raise MonitorError(f"{refuse}: the refined matches do not fit a homography")
+    notes: list[str] = []
+    n_grid = supported_grid(requested, int(prelim[1].sum()))
+    if requested and n_grid != fitter.n:
+        # fewer refined matches than the grid needs: the largest grid they support
+        if n_grid:
+            notes.append(f"residual_grid reduced from {requested} to {n_grid}: "
+                         f"{int(prelim[1].sum())} refined matches support no more")
+        fitter = _Fitter(b_shape, n_grid or fitter.n)
+        prelim = fitter.robust_fit(fb, fc, _LAMBDA_PROVISIONAL if n_grid else None,
+                                   _TRIM_FLOOR_PX) or prelim
     lam, _cv = fitter.choose_lambda(fb[prelim[1]], fc[prelim[1]])
+    if requested and fitter.note:
+        notes.append(fitter.note)
     fitted = fitter.robust_fit(fb, fc, lam, _TRIM_FLOOR_PX)
     if fitted is None:
         raise MonitorError(f"{refuse}: the refined matches do not fit a homography")
@@ -218,4 +231,6 @@ def register(
         rmse_px=rmse,
         residual_grid=None if grid is None else grid.astype(np.float64),
         working_scale=float(min(sbx, sby)),
+        requested_grid=requested,
+        notes=tuple(notes),
     )

@@ -6,6 +6,8 @@ import math
 
 import cv2
 import numpy as np
+from scipy import sparse
+from scipy.sparse import linalg as splinalg
 
 from monitor.geometry import apply_homography
 
@@ -70,36 +72,74 @@ def _eval_grid(grid: np.ndarray, pts_b: np.ndarray, baseline_shape: tuple[int, i
     return np.einsum("njk,nj->nk", rows, wx)
 
 
-def _design(pts_b: np.ndarray, baseline_shape: tuple[int, int], ny: int, nx: int) -> np.ndarray:
+def _row_nonzeros(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index, value) of each row's few non-zero weights, padded with zero weights."""
+    k = max(1, int(np.count_nonzero(w, axis=1).max(initial=1)))
+    idx = np.argsort(-np.abs(w), axis=1, kind="stable")[:, :k]
+    return idx, np.take_along_axis(w, idx, axis=1)
+
+
+def _design(
+    pts_b: np.ndarray, baseline_shape: tuple[int, int], ny: int, nx: int
+) -> sparse.csr_matrix:
+    """Sparse (points x nodes) tensor-cubic interpolation matrix (<= 16 entries a row)."""
     wy, wx = _grid_weights(pts_b, baseline_shape, ny, nx)
-    return (wy[:, :, None] * wx[:, None, :]).reshape(len(pts_b), ny * nx)
+    iy, vy = _row_nonzeros(wy)
+    ix, vx = _row_nonzeros(wx)
+    n = len(pts_b)
+    cols = (iy[:, :, None] * nx + ix[:, None, :]).reshape(n, -1)
+    vals = (vy[:, :, None] * vx[:, None, :]).reshape(n, -1)
+    rows = np.repeat(np.arange(n), cols.shape[1])
+    return sparse.csr_matrix((vals.ravel(), (rows, cols.ravel())), shape=(n, ny * nx))
 
 
-def _penalty(ny: int, nx: int) -> np.ndarray:
-    """Second differences along x, along y and mixed (null space: affine fields)."""
-    rows: list[np.ndarray] = []
+def _penalty(ny: int, nx: int) -> sparse.csr_matrix:
+    """Second differences along x, along y and mixed (null space: affine fields), sparse."""
+    node = np.arange(ny * nx).reshape(ny, nx)
+    blocks: list[tuple[np.ndarray, np.ndarray]] = []  # (node indices per row, coefficients)
+    blocks.append((np.stack([node[:, :-2], node[:, 1:-1], node[:, 2:]], -1).reshape(-1, 3),
+                   np.array([1.0, -2.0, 1.0])))
+    blocks.append((np.stack([node[:-2], node[1:-1], node[2:]], -1).reshape(-1, 3),
+                   np.array([1.0, -2.0, 1.0])))
+    blocks.append((np.stack([node[:-1, :-1], node[:-1, 1:], node[1:, :-1], node[1:, 1:]],
+                            -1).reshape(-1, 4),
+                   np.array([1.0, -1.0, -1.0, 1.0]) * math.sqrt(2.0)))
+    mats = []
+    for idx, coef in blocks:
+        m = len(idx)
+        rows = np.repeat(np.arange(m), idx.shape[1])
+        vals = np.tile(coef, m)
+        mats.append(sparse.csr_matrix((vals, (rows, idx.ravel())), shape=(m, ny * nx)))
+    return sparse.vstack(mats).tocsr()
 
-    def node(i: int, j: int) -> int:
-        return i * nx + j
 
-    for i in range(ny):
-        for j in range(1, nx - 1):
-            r = np.zeros(ny * nx)
-            r[[node(i, j - 1), node(i, j), node(i, j + 1)]] = (1.0, -2.0, 1.0)
-            rows.append(r)
-    for i in range(1, ny - 1):
-        for j in range(nx):
-            r = np.zeros(ny * nx)
-            r[[node(i - 1, j), node(i, j), node(i + 1, j)]] = (1.0, -2.0, 1.0)
-            rows.append(r)
-    for i in range(ny - 1):
-        for j in range(nx - 1):
-            r = np.zeros(ny * nx)
-            r[[node(i, j), node(i, j + 1), node(i + 1, j), node(i + 1, j + 1)]] = np.array(
-                [1.0, -1.0, -1.0, 1.0]
-            ) * math.sqrt(2.0)
-            rows.append(r)
-    return np.array(rows)
+def supported_grid(requested: int, n_points: int) -> int:
+    """Largest residual grid (nodes per side) that ``n_points`` matches support.
+
+    A grid of ``n x n`` nodes is fitted only with at least ``4 n^2`` matches
+    (four per node, as the cross-validation needs); 0 when even 3 x 3 is not
+    supported or none was requested.
+
+    Parameters
+    ----------
+    requested
+        ``residual_grid`` asked for (0 = off, else 3..64).
+    n_points
+        Matches available for the fit.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> supported_grid(16, 400), supported_grid(6, 5000), supported_grid(6, 20)
+    (10, 6, 0)
+    """
+    if requested <= 0:
+        return 0
+    n = min(int(requested), int(math.isqrt(max(0, n_points) // 4)))
+    return n if n >= 3 else 0
 
 
 def _map_to_current(
@@ -118,6 +158,8 @@ class _Fitter:
         self.shape = baseline_shape
         self.n = n
         self.pen = _penalty(n, n) if n >= 3 else None
+        self.pen_gram = None if self.pen is None else (self.pen.T @ self.pen).tocsr()
+        self.note: str | None = None
 
     def fit_h(self, pts_b: np.ndarray, pts_c: np.ndarray) -> np.ndarray | None:
         if len(pts_b) < 4:
@@ -137,10 +179,12 @@ class _Fitter:
         # alternate: grid on the homography's residuals, homography on what the grid
         # leaves; the penalty's null space is affine, which the homography absorbs
         a = _design(pts_b, self.shape, self.n, self.n)
-        lhs = a.T @ a + (lam * len(pts_b) / a.shape[1]) * (self.pen.T @ self.pen)
-        lhs += 1e-9 * np.eye(lhs.shape[0])
+        lhs = a.T @ a + (lam * len(pts_b) / a.shape[1]) * self.pen_gram
+        lhs = (lhs + 1e-9 * sparse.identity(lhs.shape[0])).tocsc()
+        solve = splinalg.factorized(lhs)
         for it in range(3):
-            sol = np.linalg.solve(lhs, a.T @ (pts_c - apply_homography(np.linalg.inv(h), pts_b)))
+            rhs = a.T @ (pts_c - apply_homography(np.linalg.inv(h), pts_b))
+            sol = np.stack([solve(rhs[:, 0]), solve(rhs[:, 1])], axis=1)
             h2 = self.fit_h(pts_b, pts_c - a @ sol) if it < 2 else None
             if h2 is None:
                 break
@@ -175,6 +219,8 @@ class _Fitter:
         """Cross-validated choice of the smoothness weight; None = homography only."""
         n_pts = len(pts_b)
         if self.pen is None or n_pts < 4 * self.n * self.n:
+            self.note = (f"residual warp not fitted: {n_pts} refined matches support no "
+                         f"{self.n} x {self.n} grid") if self.n else None
             return None, math.nan
         folds = np.arange(n_pts) % _CV_FOLDS
         np.random.default_rng(0).shuffle(folds)
@@ -195,4 +241,6 @@ class _Fitter:
         best = max(lam for lam in _LAMBDAS if scores[lam] <= _CV_TOLERANCE * scores[best])
         if scores[best] < _KEEP_RESIDUAL_GAIN * scores[None]:
             return best, scores[best]
+        self.note = (f"residual warp not used: the {self.n} x {self.n} grid did not lower the "
+                     "held-out error of the homography by 10 %")
         return None, scores[None]

@@ -74,5 +74,7 @@ def registration_to_dict(reg: Registration) -> dict[str, object]:
         "rmse_px": float(reg.rmse_px),
         "residual_grid": None if grid is None else np.asarray(grid, np.float64).tolist(),
         "working_scale": float(reg.working_scale),
+        "requested_residual_grid": int(reg.requested_grid),
+        "notes": list(reg.notes),
         "convention": CONVENTION,
     }

@@ -39,13 +39,27 @@ def baseline_to_current(points_xy: np.ndarray, reg: Registration) -> np.ndarray:
     return _map_to_current(np.asarray(reg.homography, np.float64), grid, pts, reg.baseline_shape)
 
 
+def _axis_scales(value: float | tuple[float, float], name: str) -> tuple[float, float]:
+    """(rows, cols) scales from one number or a pair; each finite and > 0."""
+    pair = tuple(value) if isinstance(value, (tuple, list, np.ndarray)) else (value, value)
+    if len(pair) != 2:
+        raise MonitorError(f"{name} must be a number or (rows, cols), got {value!r}")
+    try:
+        sy, sx = float(pair[0]), float(pair[1])
+    except (TypeError, ValueError) as exc:
+        raise MonitorError(f"{name} must be a number or (rows, cols), got {value!r}") from exc
+    if not (math.isfinite(sy) and math.isfinite(sx) and sy > 0 and sx > 0):
+        raise MonitorError(f"{name} must be > 0, got {value!r}")
+    return sy, sx
+
+
 def warp_to_baseline(
     image: np.ndarray,
     reg: Registration,
     *,
-    image_scale: float = 1.0,
+    image_scale: float | tuple[float, float] = 1.0,
     out_shape: tuple[int, int] | None = None,
-    out_scale: float = 1.0,
+    out_scale: float | tuple[float, float] = 1.0,
 ) -> Warped:
     """Resample CURRENT content onto the BASELINE grid (bicubic, in row strips).
 
@@ -59,11 +73,16 @@ def warp_to_baseline(
     reg
         The registration.
     image_scale
-        Scale of ``image`` relative to the full-resolution CURRENT scan.
+        Scale of ``image`` relative to the full-resolution CURRENT scan: one
+        number, or ``(rows, cols)`` scales per axis -- what a resize to a
+        rounded size really applies (``new / old`` per axis).
     out_shape
         (rows, cols) of the output grid; default ``round(baseline_shape * out_scale)``.
     out_scale
-        Output pixels per BASELINE full-resolution pixel.
+        Output pixels per BASELINE full-resolution pixel, one number or
+        ``(rows, cols)`` per axis: pass the per-axis scale of the baseline's own
+        reduction so that output pixel ``[r, c]`` covers exactly the baseline
+        area the reduced baseline's pixel ``[r, c]`` does.
 
     Returns
     -------
@@ -83,19 +102,17 @@ def warp_to_baseline(
     if not isinstance(image, np.ndarray) or not np.issubdtype(image.dtype, np.floating):
         raise MonitorError("image must be a float32 numpy array (e.g. linear light)")
     check_image(image, "H W | H W C", name="warp: image", min_side=2)
-    if not (math.isfinite(image_scale) and image_scale > 0):
-        raise MonitorError(f"image_scale must be > 0, got {image_scale}")
-    if not (math.isfinite(out_scale) and out_scale > 0):
-        raise MonitorError(f"out_scale must be > 0, got {out_scale}")
+    isy, isx = _axis_scales(image_scale, "image_scale")
+    osy, osx = _axis_scales(out_scale, "out_scale")
     hc, wc = reg.current_shape
-    if abs(image.shape[0] - hc * image_scale) > 1.0 or abs(image.shape[1] - wc * image_scale) > 1.0:
+    if abs(image.shape[0] - hc * isy) > 1.0 or abs(image.shape[1] - wc * isx) > 1.0:
         raise MonitorError(
             f"image is {image.shape[1]}x{image.shape[0]} px but the current scan at scale "
-            f"{image_scale:g} would be {wc * image_scale:.0f}x{hc * image_scale:.0f} px"
+            f"{isx:g} x {isy:g} would be {wc * isx:.0f}x{hc * isy:.0f} px"
         )
     hb, wb = reg.baseline_shape
     if out_shape is None:
-        out_shape = (max(1, round(hb * out_scale)), max(1, round(wb * out_scale)))
+        out_shape = (max(1, round(hb * osy)), max(1, round(wb * osx)))
     rows, cols = int(out_shape[0]), int(out_shape[1])
     if rows < 1 or cols < 1:
         raise MonitorError(f"out_shape must be positive, got {out_shape}")
@@ -107,7 +124,7 @@ def warp_to_baseline(
 
     h_inv = np.linalg.inv(np.asarray(reg.homography, np.float64))
     grid = None if reg.residual_grid is None else np.asarray(reg.residual_grid, np.float64)
-    xs = (np.arange(cols, dtype=np.float64) + 0.5) / out_scale
+    xs = (np.arange(cols, dtype=np.float64) + 0.5) / osx
     wx = None
     if grid is not None:
         wx = _cubic_weights(xs * ((grid.shape[1] - 1) / wb), grid.shape[1])
@@ -115,7 +132,7 @@ def warp_to_baseline(
     strip = max(1, 2_000_000 // cols)
     for r0 in range(0, rows, strip):
         r1 = min(rows, r0 + strip)
-        ys = (np.arange(r0, r1, dtype=np.float64) + 0.5) / out_scale
+        ys = (np.arange(r0, r1, dtype=np.float64) + 0.5) / osy
         den = ys[:, None] * h_inv[2, 1] + xs[None, :] * h_inv[2, 0] + h_inv[2, 2]
         with np.errstate(divide="ignore", invalid="ignore"):
             qx = (ys[:, None] * h_inv[0, 1] + xs[None, :] * h_inv[0, 0] + h_inv[0, 2]) / den
@@ -125,8 +142,8 @@ def warp_to_baseline(
             d = np.einsum("ri,ick->rck", wy, gx_cols)
             qx += d[..., 0]
             qy += d[..., 1]
-        ux = qx * image_scale
-        uy = qy * image_scale
+        ux = qx * isx
+        uy = qy * isy
         ok = (den > 0) & (ux >= 1.0) & (ux <= iw - 1.0) & (uy >= 1.0) & (uy <= ih - 1.0)
         mx = np.where(ok, ux - 0.5, -10.0).astype(np.float32)
         my = np.where(ok, uy - 0.5, -10.0).astype(np.float32)

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from monitor import __version__
-from monitor.config import Settings
+from monitor.config import Settings, validate_light
 from monitor.errors import MonitorError
 from monitor.results import Comparison, Light, Region
 from monitor.store.db import Store
@@ -84,7 +84,12 @@ def comparison_inputs(
         (v for v in (baseline.light_elevation, current.light_elevation) if v is not None),
         settings.light_elevation,
     )
-    return Light(float(azimuth), float(elevation)), baseline.px_per_mm
+    # rows stored before the ranges were checked where they enter are checked here
+    azimuth, elevation = validate_light(
+        azimuth, elevation, source=f"scans {baseline.id}/{current.id} or settings"
+    )
+    assert azimuth is not None and elevation is not None
+    return Light(azimuth, elevation), baseline.px_per_mm
 
 
 def cache_key(
@@ -94,6 +99,7 @@ def cache_key(
     light: Light,
     px_per_mm: float | None,
     software_version: str = __version__,
+    fingerprint: Mapping[str, object] | None = None,
 ) -> str:
     """Key of a comparison request: same key, same result.
 
@@ -107,6 +113,10 @@ def cache_key(
         What the comparison runs with.
     software_version
         Version of monitor.
+    fingerprint
+        What else decides the numbers: the resolved device and the weights'
+        hash (:func:`monitor.pipeline.result_fingerprint`); the caller computes
+        it, since the store never imports the algorithms.
 
     Returns
     -------
@@ -122,6 +132,7 @@ def cache_key(
         "light": [light.azimuth_deg, light.elevation_deg],
         "px_per_mm": px_per_mm,
         "software_version": software_version,
+        "fingerprint": dict(fingerprint or {}),
     }
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -255,6 +266,7 @@ def record_comparison(
     artifacts: Mapping[str, Path] | None = None,
     *,
     replace: bool = False,
+    reuse: bool = False,
 ) -> StoredComparison:
     """Store a computed comparison, its regions and its files, all or nothing.
 
@@ -264,6 +276,14 @@ def record_comparison(
     transaction fails, the files it put into place and that no other row
     refers to are removed again (under the lock); files other writers
     stored are never touched.
+
+    Who stores a request is decided by the database: the lookup of the key
+    and the insert happen in one transaction under the store's write lock
+    (SQLite ``BEGIN IMMEDIATE``, PostgreSQL advisory lock), and ``cache_key``
+    is ``UNIQUE`` (on other backends a unique violation is what tells). So of
+    two workers that computed the same request at once, the second finds the
+    first one's row: with ``reuse`` it returns that row, and no row is
+    replaced or stored twice.
 
     Parameters
     ----------
@@ -278,13 +298,22 @@ def record_comparison(
     artifacts
         Name -> file (e.g. from :func:`monitor.pipeline.write_outputs`).
     replace
-        Replace an existing comparison with the same key (``--force``);
-        otherwise an existing one is an error.
+        Replace an existing comparison with the same key (``--force``).
+    reuse
+        Return an existing comparison with the same key (``reused=True``)
+        instead of storing this one. With neither flag an existing one is an
+        error.
 
     Returns
     -------
     StoredComparison
-        The new id and the id it replaced.
+        The new id and the id it replaced, or the existing id (``reused``).
+
+    Examples
+    --------
+    >>> first = record_comparison(store, base, cur, result, key, files)  # doctest: +SKIP
+    >>> record_comparison(store, base, cur, result, key, files, reuse=True)  # doctest: +SKIP
+    StoredComparison(id=first.id, reused=True, replaced_id=None)
     """
     if baseline.artwork_slug != current.artwork_slug:
         raise MonitorError("baseline and current scans belong to different artworks")
@@ -292,6 +321,7 @@ def record_comparison(
     stored: dict[str, str] = {}
     tmp_root = store.tmp_dir.resolve()
     replaced_id: int | None = None
+    reused_id: int | None = None
     old_artifacts: dict[str, str] = {}
     try:
         for name, path in (artifacts or {}).items():
@@ -302,27 +332,38 @@ def record_comparison(
         with Session(store.engine) as session, session.begin():
             _lock(session)
             art = _get_artwork(session, baseline.artwork_slug)
-            for obj in staged:  # under the lock, as in ingest_scan
-                _place(store, obj)
             old = session.scalar(select(ComparisonRecord).where(ComparisonRecord.cache_key == key))
-            if old is not None:
-                if not replace:
+            if old is not None and not replace:
+                if not reuse:
                     raise MonitorError(f"comparison {old.id} already holds this result")
-                replaced_id, old_artifacts = old.id, dict(old.artifacts)
-                session.execute(delete(RegionRecord).where(RegionRecord.comparison_id == old.id))
-                session.delete(old)
+                reused_id = old.id  # stored meanwhile by another worker: nothing to write
+            else:
+                for obj in staged:  # under the lock, as in ingest_scan
+                    _place(store, obj)
+                if old is not None:
+                    replaced_id, old_artifacts = old.id, dict(old.artifacts)
+                    session.execute(
+                        delete(RegionRecord).where(RegionRecord.comparison_id == old.id)
+                    )
+                    session.delete(old)
+                    session.flush()
+                row = _comparison_row(comparison, art.id, baseline, current, key, stored)
+                session.add(row)
                 session.flush()
-            row = _comparison_row(comparison, art.id, baseline, current, key, stored)
-            session.add(row)
-            session.flush()
-            new_id = row.id
+                new_id = row.id
     except BaseException as exc:
         _undo_created(store, staged)
+        if reuse and isinstance(exc, IntegrityError):  # a backend without the write lock
+            existing = find_comparison(store, key)
+            if existing is not None:
+                return StoredComparison(id=existing, reused=True)
         if isinstance(exc, SQLAlchemyError):
             raise _db_error("storing the comparison", exc) from exc
         raise
     for obj in staged:
         _discard(obj)
+    if reused_id is not None:
+        return StoredComparison(id=reused_id, reused=True)
     _remove_unreferenced(store, list(old_artifacts.values()))
     return StoredComparison(id=new_id, reused=False, replaced_id=replaced_id)
 
@@ -337,6 +378,7 @@ def compare_and_store(
     baseline: str | None = None,
     current: str | None = None,
     force: bool = False,
+    fingerprint: Mapping[str, object] | None = None,
 ) -> StoredComparison:
     """Compare two stored scans of an artwork and store the result, or reuse a stored one.
 
@@ -357,30 +399,35 @@ def compare_and_store(
         Scan references (see :func:`select_pair`); default: newest vs previous.
     force
         Recompute and replace even when the same request is stored.
+    fingerprint
+        Device and weights' hash (enter the cache key, see :func:`cache_key`).
 
     Returns
     -------
     StoredComparison
-        The comparison id and whether it was reused.
+        The comparison id and whether it was reused (found stored before the
+        run, or stored by another worker while this one computed).
     """
     settings = settings or Settings()
     base, cur = select_pair(store, slug, baseline, current)
     light, px_per_mm = comparison_inputs(base, cur, settings)
-    key = cache_key(base, cur, settings, light, px_per_mm)
+    key = cache_key(base, cur, settings, light, px_per_mm, fingerprint=fingerprint)
     existing = find_comparison(store, key)
     if existing is not None and not force:
         return StoredComparison(id=existing, reused=True)
-    for scan in (base, cur):
-        if not scan.path.is_file():
-            raise MonitorError(f"stored file of scan {scan.id} is missing: {scan.path}")
-    result = run(base.path, cur.path, light, px_per_mm)
+    # paths from the database are followed only inside objects/, and the bytes are the stored ones
+    base_file = store.verified_file(base.path, base.sha256, f"scan {base.id}")
+    cur_file = store.verified_file(cur.path, cur.sha256, f"scan {cur.id}")
+    result = run(base_file, cur_file, light, px_per_mm)
     staging = store.tmp_dir / f"cmp-{uuid.uuid4().hex}"
     try:
         files: Mapping[str, Path] = {}
         if write is not None:
             staging.mkdir(parents=True)
             files = write(result, staging / "out")
-        return record_comparison(store, base, cur, result, key, files, replace=True)
+        # not force: a worker that stored the same request meanwhile wins, its row is returned
+        return record_comparison(store, base, cur, result, key, files, replace=force,
+                                 reuse=not force)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from datetime import UTC
 from pathlib import Path
 
 from sqlalchemy import select
@@ -13,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from monitor.capture import read_capture
+from monitor.config import validate_light
 from monitor.errors import MonitorError
 from monitor.results import Capture, ImageData
 from monitor.store.db import Store
@@ -31,21 +31,21 @@ from monitor.store.repository.records import (
     ReaderFn,
     ScanInfo,
     ScanMeta,
-    _angle,
     _db_error,
     _exif_time,
     _get_artwork,
     _optional_text,
     _positive,
     _scan_info,
+    to_utc,
     validate_slug,
 )
 
 
 def _default_reader(path: Path) -> ImageData:
-    from monitor.io import read_image  # io sits below the store; imported when needed
+    from monitor.io import read_scan  # io sits below the store; imported when needed
 
-    return read_image(path)
+    return read_scan(path)
 
 
 def ingest_scan(
@@ -86,8 +86,7 @@ def ingest_scan(
     if not image.is_file():
         raise MonitorError(f"no such image file: {image}")
     px_per_mm = _positive("px_per_mm", meta.px_per_mm)
-    azimuth = _angle("light azimuth", meta.light_azimuth, -360.0, 360.0)
-    elevation = _angle("light elevation", meta.light_elevation, 0.0, 90.0)
+    azimuth, elevation = validate_light(meta.light_azimuth, meta.light_elevation)
     camera = _optional_text("camera", meta.camera, 200)
     operator = _optional_text("operator", meta.operator, 200)
     notes = _optional_text("notes", meta.notes, 100_000)
@@ -97,7 +96,7 @@ def ingest_scan(
     if meta.captured_at is not None:
         if meta.captured_at.tzinfo is None:
             raise MonitorError("captured_at must carry a time zone")
-        captured, source = meta.captured_at.astimezone(UTC), "given"
+        captured, source = to_utc(meta.captured_at), "given"
     elif (exif_time := _exif_time(data.exif)) is not None:
         captured, source = exif_time, "exif"
     else:
@@ -347,7 +346,7 @@ def ingest_capture(
     if meta.captured_at is not None:
         if meta.captured_at.tzinfo is None:
             raise MonitorError("captured_at must carry a time zone")
-        captured, source = meta.captured_at.astimezone(UTC), "given"
+        captured, source = to_utc(meta.captured_at), "given"
     elif (exif_time := _exif_time(read_image(cap.paths[0]).exif)) is not None:
         captured, source = exif_time, "exif"
     else:
