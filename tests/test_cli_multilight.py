@@ -218,6 +218,12 @@ def test_store_ingests_lists_and_compares_multilight_scans(tmp_path: Path) -> No
                               "--home", str(home)])
     assert rep.exit_code == 0, rep.output
     assert (tmp_path / "r.pdf").stat().st_size > 10_000
+    assert runner.invoke(app, ["verify", "--home", str(home)]).exit_code == 0
+    victim = sorted((home / "objects").rglob("*.png"))[0]  # one photograph of a capture
+    victim.chmod(0o644)
+    victim.write_bytes(victim.read_bytes() + b"x")
+    res = runner.invoke(app, ["verify", "--home", str(home), "--json"])
+    assert res.exit_code != 0 and "hash mismatch" in res.output and "image" in res.output
     bad = runner.invoke(app, ["ingest", "w", str(a), "--light-azimuth", "90", "--home",
                               str(home)])
     assert "one lamp per image" in _one_line_error(bad)
