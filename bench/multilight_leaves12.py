@@ -11,22 +11,41 @@ import trimesh
 from PIL import Image
 
 from monitor.capture import load_capture, read_capture
-from monitor.topography import opposite_pair_relief, topography
+from monitor.photometry import irradiance_fields
+from monitor.topography import opposite_pair_relief, relief, topography
 
 shutil.rmtree("/tmp/leaves_topo", ignore_errors=True)
 t = topography("../shared/real/leaves12", "/tmp/leaves_topo", max_vertices=60000)
 cap = read_capture("../shared/real/leaves12")
 im = load_capture(cap)
 h12 = t.height
+raw, _ = relief(im, cap.lights, flat_field=0)
+im_raw = im
+im = im / irradiance_fields(im, cap.lights)[..., None]  # as topography corrects the lamps
 for i in range(6):
     j = i + 6
     hp = opposite_pair_relief(im[i], im[j], cap.lights[i], cap.lights[j])
     c = np.corrcoef(hp.ravel(), h12.ravel())[0, 1]
     print(f"pair {i + 1}&{j + 1}: corr with 12-lamp relief {c:.3f}")
 # leaves raised vs paper: albedo-based mask (paper = bright, low saturation)
-mean = im.mean(0)
+mean = im_raw.mean(0)
 sat = mean.max(-1) - mean.min(-1)
 paper = (mean.mean(-1) > 0.6) & (sat < 0.12)
+def border_rise(h, b=30):
+    inner = paper.copy()
+    inner[:, :b] = inner[:, -b:] = False
+    ref = np.median(h[inner])
+    return [float(np.median(h[:, s][paper[:, s]]) - ref) for s in (slice(0, b), slice(-b, None))]
+
+
+(l0, r0), (l1, r1) = border_rise(raw), border_rise(h12)
+print(f"paper border rise left/right (px): without lamp fall-off correction {l0:.1f}/{r0:.1f}, "
+      f"with {l1:.1f}/{r1:.1f}")
+for name, hh, ims in (("without", raw, im_raw), ("with", h12, im)):
+    cs = [np.corrcoef(opposite_pair_relief(ims[i], ims[i + 6], cap.lights[i],
+                                           cap.lights[i + 6]).ravel(), hh.ravel())[0, 1]
+          for i in range(6)]
+    print(f"{name} correction: opposite-pair corr (whole image)", np.round(cs, 2))
 print(
     f"median height paper {np.median(h12[paper]):.2f} px, "
     f"non-paper {np.median(h12[~paper]):.2f} px; paper robust spread "

@@ -7,7 +7,7 @@ from monitor.depth.photometric_stereo import photometric_stereo
 from monitor.io import to_linear
 from monitor.regions import find_regions
 from monitor.synth import PairSpec
-from monitor.synth_multilight import render_capture, ring
+from monitor.synth.multilight import render_capture, ring
 
 for seed in (31, 32):
     spec = PairSpec(

@@ -5,15 +5,15 @@ import time
 
 import numpy as np
 
-from monitor.depth.integrate import integrate_normals
 from monitor.depth.photometric_stereo import (
     angular_error_deg,
     normals_from_height,
     photometric_stereo,
 )
 from monitor.io import to_linear
+from monitor.photometry import integrate_normals
 from monitor.synth import PairSpec
-from monitor.synth_multilight import render_capture, ring
+from monitor.synth.multilight import render_capture, ring
 
 gloss = float(sys.argv[1])
 painting = sys.argv[2]

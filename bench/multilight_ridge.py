@@ -13,12 +13,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from skimage import measure
 
-from monitor.change.multilight import compare_captures
 from monitor.io import write_png
+from monitor.multilight import compare_captures
 from monitor.pipeline import compare
 from monitor.results import Light
 from monitor.synth import PairSpec, render_pair
-from monitor.synth_multilight import render_capture, ring
+from monitor.synth.multilight import render_capture, ring
 
 
 def write_capture(folder, imgs, lights):

@@ -99,6 +99,20 @@ def _read_csv(path: Path) -> list[tuple[str, np.ndarray]]:
     return out
 
 
+def is_capture(path: str | Path) -> bool:
+    """Whether ``path`` names a multi-light capture (a folder, ``.lp`` or ``.csv``), not one image.
+
+    Examples
+    --------
+    >>> is_capture("scan.png")
+    False
+    >>> is_capture("lights.lp")
+    True
+    """
+    p = Path(path)
+    return p.is_dir() or p.suffix.lower() in (".lp", ".csv")
+
+
 def read_capture(path: str | Path, *, y_up: bool = True) -> Capture:
     """Read a multi-light capture: a folder with one light file, or the light file itself.
 

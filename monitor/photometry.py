@@ -24,7 +24,12 @@ estimators need to know about light and how it reaches the sensor:
   measured on the second (the square one also keeps the image border, the
   cross one erodes it); unifying them changes either the trained inputs or
   the change maps, and is left to a retraining;
-- robust statistics: :func:`robust_sigma`, :func:`local_noise`.
+- robust statistics: :func:`robust_sigma`, :func:`local_noise`;
+- integration of a slope field into height (both axes, multi-light):
+  :func:`frankot_chellappa` (FFT on a mirrored extension, torch),
+  :func:`poisson` (confidence-weighted sparse least squares) and
+  :func:`integrate_normals` (unit normals -> height);
+- multi-light: :func:`irradiance_fields` (each lamp's fall-off across the picture).
 
 Nothing here imports from ``change/`` or ``depth/``; both import from here.
 """
@@ -37,7 +42,8 @@ import kornia
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
+from scipy import ndimage, sparse
+from scipy.sparse import linalg as splinalg
 
 from monitor.errors import MonitorError
 
@@ -48,19 +54,24 @@ from monitor.results import Light
 
 __all__ = [
     "BRIGHT",
+    "POISSON_MAX_PX",
     "DARK",
     "EPS",
     "MIN_IN_PLANE",
     "blur",
     "canonical_turns",
+    "frankot_chellappa",
+    "integrate_normals",
     "in_plane_direction",
     "integrate_two_sided",
+    "irradiance_fields",
     "light_xy",
     "linear_to_srgb",
     "linear_to_srgb_torch",
     "local_noise",
     "log_luminance",
     "luminance",
+    "poisson",
     "robust_sigma",
     "smooth_background",
     "srgb_to_linear",
@@ -470,3 +481,318 @@ def local_noise(values: np.ndarray, mask: np.ndarray, *, blocks: int = 8) -> np.
     top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x1] * fx
     bottom = grid[y1][:, x0] * (1 - fx) + grid[y1][:, x1] * fx
     return (top * (1 - fy) + bottom * fy).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------
+# integration of a slope field (both axes): Frankot-Chellappa and weighted Poisson
+#
+# ``frankot_chellappa`` projects the slope field onto the nearest integrable one
+# in the Fourier domain. The field is first mirrored into a 2H x 2W even
+# extension (slopes change sign across the mirror), so the periodic FFT sees no
+# seam at the image border. It runs on torch (GPU when asked) and costs two FFTs.
+#
+# ``poisson`` solves the weighted least-squares problem
+# ``min sum w (D_x z - p)^2 + w (D_y z - q)^2`` with forward differences on the
+# pixel grid (scipy.sparse, direct solve): pixels of low confidence (shadowed,
+# glossy) pull little, so their errors do not spread. Heights are in the units
+# of the slopes times pixels, mean zero over the weighted pixels.
+
+#: Poisson is refused above this many pixels (direct sparse solve).
+POISSON_MAX_PX = 4_000_000
+
+
+def _check_slopes(p: np.ndarray, q: np.ndarray) -> None:
+    if p.ndim != 2 or p.shape != q.shape:
+        raise MonitorError(f"integrate: slopes must be two H x W maps, got {p.shape}, {q.shape}")
+    if min(p.shape) < 2:
+        raise MonitorError(f"integrate: slope maps too small ({p.shape})")
+
+
+def frankot_chellappa(
+    p: np.ndarray, q: np.ndarray, *, device: torch.device | str | None = None
+) -> np.ndarray:
+    """Height whose gradient is nearest to ``(p, q)`` = ``(dh/dx, dh/dy)`` (Fourier projection).
+
+    Parameters
+    ----------
+    p, q
+        H x W slopes along x (right) and y (down). Non-finite values count as 0.
+    device
+        Torch device for the FFTs.
+
+    Returns
+    -------
+    numpy.ndarray
+        H x W float32 height, mean zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y, x = np.mgrid[0:32, 0:48].astype(float)
+    >>> h = frankot_chellappa(np.full((32, 48), 0.5), np.zeros((32, 48)))
+    >>> bool(abs(np.polyfit(x[0], h[0], 1)[0] - 0.5) < 0.05)
+    True
+    """
+    p = np.asarray(p, np.float32)
+    q = np.asarray(q, np.float32)
+    _check_slopes(p, q)
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    with torch.inference_mode():
+        pt = torch.nan_to_num(torch.from_numpy(p).to(dev))
+        qt = torch.nan_to_num(torch.from_numpy(q).to(dev))
+        # even extension of h: p is odd across the x mirror, q across the y mirror
+        pe = torch.cat([pt, -pt.flip(1)], dim=1)
+        pe = torch.cat([pe, pe.flip(0)], dim=0)
+        qe = torch.cat([qt, qt.flip(1)], dim=1)
+        qe = torch.cat([qe, -qe.flip(0)], dim=0)
+        hh, ww = pe.shape
+        wy = 2 * math.pi * torch.fft.fftfreq(hh, device=dev).view(-1, 1)
+        wx = 2 * math.pi * torch.fft.rfftfreq(ww, device=dev).view(1, -1)
+        # symbols of the centred difference the slopes are usually measured with
+        sx, sy = torch.sin(wx), torch.sin(wy)
+        den = sx * sx + sy * sy
+        den[0, 0] = 1.0
+        z = (-1j * sx * torch.fft.rfft2(pe) - 1j * sy * torch.fft.rfft2(qe)) / den
+        z[0, 0] = 0.0
+        # sin symbols vanish at Nyquist: drop those rows/columns (no information)
+        z[:, -1] = 0.0 if ww % 2 == 0 else z[:, -1]
+        if hh % 2 == 0:
+            z[hh // 2, :] = 0.0
+        height = torch.fft.irfft2(z, s=(hh, ww))[: p.shape[0], : p.shape[1]]
+        height = height - height.mean()
+    return height.cpu().numpy().astype(np.float32)
+
+
+def _diff_ops(h: int, w: int) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    def d1(n: int) -> sparse.csr_matrix:
+        return sparse.diags([-np.ones(n - 1), np.ones(n - 1)], [0, 1], shape=(n - 1, n))
+
+    dx = sparse.kron(sparse.identity(h), d1(w), format="csr")  # (h*(w-1), h*w)
+    dy = sparse.kron(d1(h), sparse.identity(w), format="csr")  # ((h-1)*w, h*w)
+    return dx, dy
+
+
+def poisson(
+    p: np.ndarray, q: np.ndarray, weight: np.ndarray | None = None, *, floor: float = 1e-3
+) -> np.ndarray:
+    """Confidence-weighted least-squares integration of ``(dh/dx, dh/dy)`` (sparse solve).
+
+    Parameters
+    ----------
+    p, q
+        H x W slopes along x (right) and y (down).
+    weight
+        H x W non-negative confidence; a difference between two pixels is
+        weighted by the smaller of theirs (plus ``floor``, so the system stays
+        connected). Non-finite slopes get weight ``floor``.
+    floor
+        Smallest weight of a difference.
+
+    Returns
+    -------
+    numpy.ndarray
+        H x W float32 height, weighted mean zero.
+
+    Raises
+    ------
+    MonitorError
+        On shape mismatch or more than ``POISSON_MAX_PX`` pixels (use
+        :func:`frankot_chellappa`, or downsample).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> h = poisson(np.full((16, 16), 0.25), np.zeros((16, 16)))
+    >>> bool(abs((h[0, -1] - h[0, 0]) / 15 - 0.25) < 1e-3)
+    True
+    """
+    p = np.asarray(p, np.float64)
+    q = np.asarray(q, np.float64)
+    _check_slopes(p, q)
+    h, w = p.shape
+    if h * w > POISSON_MAX_PX:
+        raise MonitorError(
+            f"integrate: Poisson solve refused at {h}x{w} (> {POISSON_MAX_PX} px); "
+            "use Frankot-Chellappa or a lower resolution"
+        )
+    wt = np.ones((h, w)) if weight is None else np.asarray(weight, np.float64)
+    if wt.shape != p.shape:
+        raise MonitorError("integrate: weight and slopes differ in shape")
+    bad = ~(np.isfinite(p) & np.isfinite(q))
+    wt = np.where(bad | ~np.isfinite(wt), 0.0, np.clip(wt, 0.0, None))
+    p = np.where(bad, 0.0, p)
+    q = np.where(bad, 0.0, q)
+    # slopes at the midpoints between neighbours
+    gx = 0.5 * (p[:, :-1] + p[:, 1:])
+    gy = 0.5 * (q[:-1, :] + q[1:, :])
+    wx = np.minimum(wt[:, :-1], wt[:, 1:]) + floor
+    wy = np.minimum(wt[:-1, :], wt[1:, :]) + floor
+    dx, dy = _diff_ops(h, w)
+    wxs = sparse.diags(wx.ravel())
+    wys = sparse.diags(wy.ravel())
+    a = (dx.T @ wxs @ dx + dy.T @ wys @ dy).tocsr()
+    b = dx.T @ (wx.ravel() * gx.ravel()) + dy.T @ (wy.ravel() * gy.ravel())
+    # fix the free constant: a tiny pull of every pixel towards 0
+    a = a + sparse.identity(h * w) * 1e-9 * float(a.diagonal().mean())
+    z = splinalg.spsolve(a.tocsc(), b).reshape(h, w)
+    wsum = wt.sum()
+    z -= (z * wt).sum() / wsum if wsum > 0 else z.mean()
+    return z.astype(np.float32)
+
+
+def integrate_normals(
+    normals: np.ndarray,
+    confidence: np.ndarray | None = None,
+    *,
+    method: str = "fc",
+    device: torch.device | str | None = None,
+    max_slope: float = 5.0,
+) -> np.ndarray:
+    """Height map from unit normals (x right, y down, z towards the viewer).
+
+    Parameters
+    ----------
+    normals
+        H x W x 3 unit normals.
+    confidence
+        H x W weights in [0, 1]; pixels at 0 take the slope 0 under ``"fc"``
+        and no weight under ``"poisson"``.
+    method
+        ``"fc"`` (Frankot-Chellappa, FFT) or ``"poisson"`` (weighted sparse solve).
+    device
+        Torch device for ``"fc"``.
+    max_slope
+        Slopes are clipped to +-this (grazing normals).
+
+    Returns
+    -------
+    numpy.ndarray
+        H x W float32 height in pixel-pitch units, mean zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> n = np.zeros((8, 8, 3), np.float32); n[..., 2] = 1
+    >>> float(np.abs(integrate_normals(n)).max())
+    0.0
+    """
+    if normals.ndim != 3 or normals.shape[2] != 3:
+        raise MonitorError(f"integrate: normals must be H x W x 3, got {normals.shape}")
+    nz = np.maximum(normals[..., 2], 1e-3)
+    p = np.clip(-normals[..., 0] / nz, -max_slope, max_slope)
+    q = np.clip(-normals[..., 1] / nz, -max_slope, max_slope)
+    if method == "fc":
+        if confidence is not None:
+            ok = confidence > 0
+            p, q = np.where(ok, p, 0.0), np.where(ok, q, 0.0)
+        return frankot_chellappa(p, q, device=device)
+    if method == "poisson":
+        return poisson(p, q, confidence)
+    raise MonitorError(f"integrate: unknown method {method!r} (fc, poisson)")
+
+
+# ---------------------------------------------------------------------------
+# multi-light: the irradiance field of each lamp (near lamps, spot beams)
+
+
+def irradiance_fields(
+    images: np.ndarray,
+    lights: np.ndarray,
+    *,
+    degree: int = 3,
+    saturation: float = 0.98,
+    shadow_frac: float = 0.2,
+    max_samples: int = 200_000,
+) -> np.ndarray:
+    """Each lamp's smooth irradiance across the picture, relative to the lamps' common field.
+
+    Photometric stereo assumes every lamp lights the whole picture evenly. A
+    lamp at a finite distance, or a spot beam, does not: its fall-off across
+    the picture is read as a tilt and, integrated, bends the relief (on
+    leaves12 the paper's left border rises ~24 px). The ratio of one image to
+    the mean of all cancels the albedo; on a surface that is flat at large
+    scales its smooth part is that lamp's irradiance relative to the others
+    (times ``l_z`` over the mean ``l_z``, divided out). It is fitted as a
+    ``degree`` polynomial in x, y to the log ratio, robustly (Cauchy weights,
+    three rounds) over pixels no lamp clips or shadows. Dividing each image
+    by its field leaves the common field (it changes the albedo, not the
+    normals). What is removed is shape at the scale of the picture: that is
+    not claimed either way.
+
+    Parameters
+    ----------
+    images
+        N x H x W (x 3) linear light.
+    lights
+        N x 3 vectors at the lamps.
+    degree
+        Polynomial degree (>= 1).
+    saturation, shadow_frac
+        Pixels at or above ``saturation`` under any lamp, or below
+        ``shadow_frac`` of their median over the lamps, do not count.
+    max_samples
+        Pixels used for the fit (a regular subsample above this).
+
+    Returns
+    -------
+    numpy.ndarray
+        N x H x W float32 fields, geometric mean 1 over the lamps at each pixel.
+
+    Raises
+    ------
+    MonitorError
+        Shapes disagree, degree < 1, or too few usable pixels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lights = np.array([[0.5, 0, 0.87], [-0.5, 0, 0.87], [0, 0.5, 0.87]])
+    >>> ramp = np.linspace(0.6, 1.0, 64)[None, :].repeat(48, 0)
+    >>> imgs = np.stack([0.5 * ramp, 0.5 * ramp[:, ::-1], np.full((48, 64), 0.4)])
+    >>> f = irradiance_fields(imgs.astype(np.float32), lights)
+    >>> even = imgs / f  # every lamp now lights the picture alike: ratios are constant
+    >>> bool(np.ptp(even[0] / even[2]) < 0.01 and np.ptp(even[1] / even[2]) < 0.01)
+    True
+    """
+    x = np.asarray(images, np.float32)
+    grey = x.mean(axis=-1) if x.ndim == 4 else x
+    if grey.ndim != 3 or len(grey) != len(lights) or len(lights) < 2:
+        raise MonitorError(f"irradiance fields: need N x H x W images and N lamps, got "
+                           f"{x.shape} and {np.shape(lights)}")
+    if degree < 1:
+        raise MonitorError(f"irradiance fields: degree must be >= 1, got {degree}")
+    n, h, w = grey.shape
+    top = x.max(axis=-1) if x.ndim == 4 else x
+    med = np.median(grey, axis=0)
+    ok = (top < saturation).all(axis=0) & (grey > np.maximum(shadow_frac * med, 2e-3)).all(axis=0)
+    stride = max(1, int(math.ceil(math.sqrt(h * w / max_samples))))
+    sub = np.zeros_like(ok)
+    sub[::stride, ::stride] = True
+    sel = (ok & sub).ravel()
+    n_terms = (degree + 1) * (degree + 2) // 2
+    if sel.sum() < 10 * n_terms:
+        raise MonitorError(
+            f"irradiance fields: only {int(sel.sum())} pixels unclipped and unshadowed under "
+            "every lamp; cannot fit the lamps' fall-off (--lamp-falloff 0 turns it off)"
+        )
+    yy, xx = np.mgrid[0:h, 0:w]
+    u = (2.0 * (xx + 0.5) / w - 1.0).ravel()
+    v = (2.0 * (yy + 0.5) / h - 1.0).ravel()
+    design = np.stack([u**i * v**j for i in range(degree + 1) for j in range(degree + 1 - i)], 1)
+    a_sel = design[sel]
+    mean = grey.mean(axis=0)
+    lz = np.asarray(lights, np.float64)[:, 2]
+    lz = lz / np.linalg.norm(np.asarray(lights, np.float64), axis=1)
+    lz = lz / lz.mean()
+    logs = np.empty((n, h * w))
+    for k in range(n):
+        r = np.log(np.maximum(grey[k] / np.maximum(mean, 1e-6), 1e-4)).ravel()
+        wt = np.ones(int(sel.sum()))
+        for _ in range(3):
+            coef, *_ = np.linalg.lstsq(a_sel * wt[:, None], r[sel] * wt, rcond=None)
+            res = r[sel] - a_sel @ coef
+            s = 1.4826 * float(np.median(np.abs(res))) + 1e-6
+            wt = 1.0 / (1.0 + (res / (2.0 * s)) ** 2)
+        logs[k] = design @ coef - math.log(lz[k])
+    logs -= logs.mean(axis=0, keepdims=True)
+    return np.exp(logs).reshape(n, h, w).astype(np.float32)

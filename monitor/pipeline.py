@@ -29,10 +29,17 @@ from monitor.change.methods import METHODS, depth_change, photometric_change
 from monitor.config import Settings
 from monitor.depth.base import get_estimator, select_device
 from monitor.errors import MonitorError
-from monitor.io import analysis_scale, downsample, read_scan, to_linear, write_float_tiff
+from monitor.io import (
+    analysis_scale,
+    downsample,
+    read_scan,
+    to_linear,
+    write_float_tiff,
+    write_png,
+)
 from monitor.regions import find_appearance_regions, find_outline, find_regions
 from monitor.registration import register, registration_to_dict, warp_to_baseline
-from monitor.report.figures import colour_limit, heatmap_png, overlay_png
+from monitor.report.figures import colour_limit, heatmap_png, normals_rgb, overlay_png
 from monitor.results import (
     ChangeMap,
     Comparison,
@@ -612,11 +619,15 @@ def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path
         overlay_png(comparison.preview, comparison.regions, tmp / "overlay.png",
                     scale=change.scale, appearance=comparison.appearance_regions,
                     px_per_mm=comparison.px_per_mm, width_in=7.0)
+        names = OUTPUT_FILES
+        if comparison.normal_map is not None:  # multi-light: the baseline's normal map
+            write_png(tmp / "normals.png", normals_rgb(comparison.normal_map.normals))
+            names = (*OUTPUT_FILES, "normals.png")
         if not out.exists():
             os.rename(tmp, out)  # one atomic step: the folder appears complete
         else:
-            for name in OUTPUT_FILES:
+            for name in names:
                 os.replace(tmp / name, out / name)
-        return {name: out / name for name in OUTPUT_FILES}
+        return {name: out / name for name in names}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -30,7 +30,7 @@ PIXEL_DEPTH_MODELS = ("monitor/shading-", "monitor/relief-")
 def height_units(method: str, model_id: str) -> str:
     """``"px"`` when a change map's heights are in baseline pixel pitch, else ``"rel."``.
 
-    ``photometric`` and ``pair`` measure in pixel pitch; the ``depth`` route does
+    ``photometric``, ``pair`` and ``multilight`` measure in pixel pitch; the ``depth`` route does
     too with the shading and relief estimators (converted to baseline pixels),
     but not with an ``hf:`` model, whose heights stay in the baseline estimate's
     relative units.
@@ -51,7 +51,7 @@ def height_units(method: str, model_id: str) -> str:
     >>> height_units("depth", "monitor/shading-v1"), height_units("depth", "hf:/m")
     ('px', 'rel.')
     """
-    if method in ("photometric", "pair") or model_id.startswith(PIXEL_DEPTH_MODELS):
+    if method in ("photometric", "pair", "multilight") or model_id.startswith(PIXEL_DEPTH_MODELS):
         return "px"
     return "rel."
 AppearanceClass = Literal["discoloration", "possible loss"]
@@ -374,6 +374,7 @@ class Comparison:
     warnings: tuple[str, ...] = ()
     appearance_regions: tuple[AppearanceRegion, ...] = ()
     outline: Outline | None = None
+    normal_map: NormalMap | None = None  # multi-light: the baseline capture's normals
 
     @property
     def model_id(self) -> str:
@@ -535,7 +536,12 @@ class NormalMap:
 
 @dataclass(frozen=True)
 class Topography:
-    """One scan's relief: height, normals and the files written for it."""
+    """One scan's relief: height, normals and the files written for it.
+
+    ``source`` says what the height is: ``"multilight"`` (photometric stereo of a
+    capture), ``"shading"`` (one photo, relief along its lamp) or
+    ``"depth:<model>"`` (one photo, the depicted scene's depth from a network).
+    """
 
     height: np.ndarray = field(repr=False)  # H x W float32, pixel-pitch units
     normal_map: NormalMap
@@ -543,3 +549,4 @@ class Topography:
     n_lights: int
     n_vertices: int
     px_per_mm: float | None = None
+    source: str = "multilight"

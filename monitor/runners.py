@@ -32,7 +32,8 @@ def pipeline_runner(
     -------
     Callable
         ``run(base: Path, cur: Path, light: Light, px_per_mm: float | None) -> Comparison``,
-        :func:`monitor.pipeline.compare` imported at the first call.
+        :func:`monitor.multilight.compare_scans` (two photos: :func:`monitor.pipeline.compare`)
+        imported at the first call.
 
     Examples
     --------
@@ -42,9 +43,11 @@ def pipeline_runner(
     """
 
     def run(base: Path, cur: Path, light: Light, px_per_mm: float | None) -> Comparison:
-        from monitor.pipeline import compare  # the algorithms load only when work is due
+        # the algorithms load only when work is due; a stored multi-light scan is
+        # its .lp manifest, which monitor.multilight routes (photos go to the pipeline)
+        from monitor.multilight import compare_scans
 
-        return compare(base, cur, settings, light=light, px_per_mm=px_per_mm)
+        return compare_scans(base, cur, settings, light=light, px_per_mm=px_per_mm)
 
     return run
 

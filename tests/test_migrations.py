@@ -20,7 +20,10 @@ from monitor.pipeline import write_outputs
 from monitor.store import db, repository
 from monitor.store.models import Base
 
-TABLES = ["alembic_version", "appearance_region", "artwork", "comparison", "region", "scan"]
+TABLES = [
+    "alembic_version", "appearance_region", "artwork", "comparison", "region", "scan",
+    "scan_image",
+]
 
 
 def _revisions() -> list[str]:
@@ -31,6 +34,7 @@ def _revisions() -> list[str]:
 
 
 def _dump(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table present (compare across revisions with :func:`_prefix`)."""
     out = {}
     present = set(db.table_names(engine))
     with engine.connect() as conn:

@@ -11,8 +11,6 @@ import trimesh
 from skimage import measure
 
 from monitor.capture import load_capture, read_capture
-from monitor.change.multilight import compare_captures
-from monitor.depth.integrate import frankot_chellappa, integrate_normals, poisson
 from monitor.depth.photometric_stereo import (
     angular_error_deg,
     normals_from_height,
@@ -21,11 +19,13 @@ from monitor.depth.photometric_stereo import (
 from monitor.errors import MonitorError
 from monitor.io import read_float_tiff, to_linear, write_png
 from monitor.mesh import height_to_mesh, write_mesh
+from monitor.multilight import compare_captures
+from monitor.photometry import frankot_chellappa, integrate_normals, irradiance_fields, poisson
 from monitor.pipeline import compare
 from monitor.results import Capture, Light
 from monitor.synth import PairSpec, render_pair
-from monitor.synth_multilight import render_capture, ring
-from monitor.topography import opposite_pair_relief, topography
+from monitor.synth.multilight import render_capture, ring
+from monitor.topography import opposite_pair_relief, relief, topography
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 LEAVES = SHARED / "real" / "leaves12"
@@ -272,6 +272,17 @@ def test_topography_writes_every_file(tmp_path: Path) -> None:
     assert not (tmp_path / "out2").exists()
 
 
+def test_topography_keeps_recessions_and_bulges() -> None:
+    spec = PairSpec(seed=7, size=(240, 160), kinds=("bulge", "recession", "ridge"),
+                    size_range=(0.1, 0.2), impasto=0.0, weave_amplitude=0.0,
+                    slope_range=(0.05, 0.1))
+    cap = render_capture(spec, ring(12, 35), before=False)
+    assert "recession" in [r.polarity for r in cap.regions]
+    truth = cap.height_change - cap.height_change.mean()
+    height, _ = relief(to_linear(cap.after), cap.lights)  # lamp fall-off and detrend on
+    assert np.corrcoef(height.ravel(), truth.ravel())[0, 1] > 0.99
+
+
 # --------------------------------------------------------------------------- real: leaves12
 
 
@@ -300,11 +311,35 @@ def test_leaves_opposite_pair_relief_matches_twelve_in_sign(
 ) -> None:
     cap, images = leaves
     topo = topography(cap, tmp_path / "topo", max_vertices=20_000)
-    b = 40  # the borders rise (lamps at a finite distance, clipped paper): interior only
-    inner = topo.height[b:-b, b:-b]
+    # the same lamp fall-off correction for the pairs as topography applies
+    even = images / irradiance_fields(images, cap.lights)[..., None]
     for i in range(6):
-        pair = opposite_pair_relief(images[i], images[i + 6], cap.lights[i], cap.lights[i + 6])
-        assert np.corrcoef(pair[b:-b, b:-b].ravel(), inner.ravel())[0, 1] > 0.3
+        pair = opposite_pair_relief(even[i], even[i + 6], cap.lights[i], cap.lights[i + 6])
+        assert np.corrcoef(pair.ravel(), topo.height.ravel())[0, 1] > 0.5  # borders included
+
+
+def _paper_border_rise(height: np.ndarray, images: np.ndarray, b: int = 30) -> float:
+    """Largest median height of the paper in the left / right border strips over its interior."""
+    mean = images.mean(axis=0)
+    paper = (mean.mean(-1) > 0.6) & (np.ptp(mean, axis=-1) < 0.12)  # white, unsaturated
+    inner = paper.copy()
+    inner[:, :b] = inner[:, -b:] = False
+    ref = float(np.median(height[inner]))
+    return max(abs(float(np.median(height[:, sl][paper[:, sl]])) - ref)
+               for sl in (slice(0, b), slice(-b, None)))
+
+
+@needs_leaves
+def test_leaves_paper_is_flat_to_the_borders_once_lamp_falloff_is_removed(
+    leaves: tuple[Capture, np.ndarray],
+) -> None:
+    cap, images = leaves
+    raw, _ = relief(images, cap.lights, flat_field=0)
+    even, _ = relief(images, cap.lights)
+    rise_raw, rise = _paper_border_rise(raw, images), _paper_border_rise(even, images)
+    print(f"paper border rise: {rise_raw:.1f} px without, {rise:.1f} px with the correction")
+    assert rise_raw > 10.0  # the lamps' fall-off bends the relief up at the left border
+    assert rise < 3.0
 
 
 @needs_leaves

@@ -10,38 +10,30 @@ Frankot-Chellappa above ``POISSON_MAX_PX``), with the lowest frequencies
 the local robust spread of that map, raised where confidence is low (a pixel
 neither capture could read is "could not tell", never "no change").
 
-:func:`compare_captures` is the whole route for two capture folders: read,
-photometric stereo per capture at analysis resolution, register the mean
-images, compare, find regions -- returning the same
-:class:`~monitor.results.Comparison` as :func:`monitor.pipeline.compare`,
-so :func:`monitor.pipeline.write_outputs` writes ``regions.json``,
-``change.tif``, the heatmap and the overlay unchanged.
+This module takes normal maps computed by its caller: the whole route for
+two capture folders (read, photometric stereo, register, compare, regions)
+is :func:`monitor.multilight.compare_captures`, above ``change/`` and ``depth/``.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from pathlib import Path
 
 import kornia
 import numpy as np
 import torch
 from scipy import ndimage
 
-from monitor import __version__
-from monitor.capture import read_capture
-from monitor.change.methods import local_noise, robust_sigma
-from monitor.config import Settings
-from monitor.depth.base import select_device
-from monitor.depth.integrate import POISSON_MAX_PX, frankot_chellappa, poisson
-from monitor.depth.photometric_stereo import photometric_stereo
-from monitor.depth.shading import smooth_background
 from monitor.errors import MonitorError
-from monitor.io import downsample, from_linear, read_image, to_linear
-from monitor.regions import find_regions
-from monitor.registration import register, warp_to_baseline
-from monitor.results import Capture, ChangeMap, Comparison, Light, NormalMap, StageTiming
+from monitor.photometry import (
+    POISSON_MAX_PX,
+    frankot_chellappa,
+    local_noise,
+    poisson,
+    robust_sigma,
+    smooth_background,
+)
+from monitor.results import ChangeMap, NormalMap
 
 MODEL_ID = "monitor/multilight-ps-v1"
 
@@ -104,11 +96,10 @@ def normal_change(
     Examples
     --------
     >>> import numpy as np
-    >>> from monitor.depth.photometric_stereo import photometric_stereo
-    >>> from monitor.results import Light
-    >>> lights = np.stack([Light(a, 40).vector() for a in (0, 120, 240)])
-    >>> imgs = np.tile(0.5 * lights[:, 2][:, None, None], (1, 32, 32)).astype(np.float32)
-    >>> nm = photometric_stereo(imgs, lights)
+    >>> from monitor.results import NormalMap
+    >>> n = np.zeros((32, 32, 3), np.float32); n[..., 2] = 1
+    >>> one = np.ones((32, 32), np.float32)
+    >>> nm = NormalMap(n, 0.5 * one, one, 3 * one, 0 * one, 0 * one, 0 * one, np.eye(3))
     >>> cm = normal_change(nm, nm, np.ones((32, 32), bool))
     >>> float(np.nanmax(np.abs(cm.height)))
     0.0
@@ -192,148 +183,4 @@ def normal_change(
         model_id=MODEL_ID,
         weights_sha256=None,
         integration_direction=None,
-    )
-
-
-def _load(capture: Capture, max_px: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Linear images at analysis scale, the full-resolution mean (sRGB uint8), the scale."""
-    w, h = capture.size
-    s = min(1.0, max_px / max(w, h))
-    mean = np.zeros((h, w, 3), np.float64)
-    small: list[np.ndarray] = []
-    for f in capture.paths:
-        px = read_image(f).pixels
-        lin = to_linear(px)
-        mean += lin
-        small.append(downsample(lin, s) if s < 1 else lin)
-    mean /= len(capture.paths)
-    return np.stack(small), from_linear(mean.astype(np.float32), 8), s
-
-
-def _jacobian(hom: np.ndarray, point: tuple[float, float]) -> np.ndarray:
-    """d(baseline xy) / d(current xy) of a homography at a current point."""
-    x, y = point
-    v = hom @ np.array([x, y, 1.0])
-    jac = np.empty((2, 2))
-    for j in range(2):
-        dv = hom[:, j]
-        jac[:, j] = (dv[:2] * v[2] - v[:2] * dv[2]) / (v[2] ** 2)
-    return jac
-
-
-def compare_captures(
-    baseline: str | Path | Capture,
-    current: str | Path | Capture,
-    *,
-    settings: Settings | None = None,
-    max_px: int = 1200,
-    device: torch.device | str | None = None,
-    px_per_mm: float | None = None,
-) -> Comparison:
-    """Compare two multi-light captures of one artwork (both slope axes).
-
-    Parameters
-    ----------
-    baseline, current
-        Capture folders / light files (see :func:`monitor.capture.read_capture`)
-        or captures already read.
-    settings
-        Region thresholds (``significance_z``, ``min_region_frac``) and the
-        device (``settings.device``, unless ``device`` is given).
-    max_px
-        Long side of the analysis grid (photometric stereo and change).
-    device
-        Torch device for photometric stereo and filtering.
-    px_per_mm
-        Baseline pixels per millimetre, when known.
-
-    Returns
-    -------
-    Comparison
-        As :func:`monitor.pipeline.compare`: registration of the mean images,
-        the ``multilight`` change map, regions; ``params`` record the lamp counts.
-        ``light`` is frontal (the capture has no single lamp).
-
-    Raises
-    ------
-    MonitorError
-        From reading, registration (not the same artwork) or an empty overlap.
-
-    Examples
-    --------
-    >>> cmp = compare_captures("scan-2024/", "scan-2026/")  # doctest: +SKIP
-    >>> [r.polarity for r in cmp.regions]  # doctest: +SKIP
-    ['bulge']
-    """
-    settings = settings or Settings()
-    device = device if device is not None else select_device(settings.device)
-    timings: list[StageTiming] = []
-    t0 = time.perf_counter()
-    cap_b = baseline if isinstance(baseline, Capture) else read_capture(baseline)
-    cap_c = current if isinstance(current, Capture) else read_capture(current)
-    imgs_b, mean_b, s_b = _load(cap_b, max_px)
-    imgs_c, mean_c, s_c = _load(cap_c, max_px)
-    timings.append(StageTiming("read", time.perf_counter() - t0, 0.0))
-    t0 = time.perf_counter()
-    reg = register(mean_b, mean_c)
-    timings.append(StageTiming("register", time.perf_counter() - t0, 0.0))
-    t0 = time.perf_counter()
-    nm_b = photometric_stereo(imgs_b, cap_b.lights, device=device)
-    nm_c = photometric_stereo(imgs_c, cap_c.lights, device=device)
-    timings.append(StageTiming("photometric stereo", time.perf_counter() - t0, 0.0))
-    t0 = time.perf_counter()
-    pc, qc = nm_c.gradients()
-    # slopes are covectors: baseline slope = m * J^-T current slope (J = d xb / d xc,
-    # m = the magnification, since heights are in pixels of each scan)
-    ch, cw = reg.current_shape
-    jac = _jacobian(reg.homography, (cw / 2.0, ch / 2.0))
-    mag = math.sqrt(abs(float(np.linalg.det(jac))))
-    jit = np.linalg.inv(jac).T * mag
-    pcb = jit[0, 0] * pc + jit[0, 1] * qc
-    qcb = jit[1, 0] * pc + jit[1, 1] * qc
-    stack = np.stack([pcb, qcb, nm_c.confidence, _grey(nm_c.albedo)], axis=-1)
-    stack = stack.astype(np.float32)
-    out_shape = imgs_b.shape[1:3]
-    warped, valid = warp_to_baseline(
-        stack, reg, image_scale=s_c, out_shape=out_shape, out_scale=s_b
-    )
-    change = normal_change(
-        nm_b,
-        nm_c,
-        valid & np.isfinite(warped[..., 0]),
-        scale=s_b,
-        current_slopes=(warped[..., 0], warped[..., 1]),
-        current_confidence=np.nan_to_num(warped[..., 2]),
-        current_albedo=warped[..., 3],
-        device=device,
-    )
-    regions = find_regions(
-        change,
-        z=settings.significance_z,
-        min_diameter_frac=settings.min_region_frac,
-        px_per_mm=px_per_mm,
-    )
-    timings.append(StageTiming("change", time.perf_counter() - t0, 0.0))
-    preview = from_linear(np.clip(imgs_b.mean(axis=0), 0, 1), 8)
-    return Comparison(
-        baseline_path=cap_b.source,
-        current_path=cap_c.source,
-        baseline_shape=(cap_b.size[1], cap_b.size[0]),
-        registration=reg,
-        change=change,
-        regions=regions,
-        light=Light(0.0, 90.0),
-        params={
-            "method": "multilight",
-            "n_lights_baseline": cap_b.n_lights,
-            "n_lights_current": cap_c.n_lights,
-            "device": str(device),
-            "analysis_max_px": max_px,
-            "significance_z": settings.significance_z,
-            "min_region_frac": settings.min_region_frac,
-        },
-        timings=tuple(timings),
-        software_version=__version__,
-        px_per_mm=px_per_mm,
-        preview=preview,
     )

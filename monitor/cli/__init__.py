@@ -8,7 +8,8 @@ One module per command group, each with a ``register(app)``:
 - :mod:`monitor.cli.inbox` -- ``run``, ``schedule``;
 - :mod:`monitor.cli.batch` -- ``batch`` (a campaign on Dask);
 - :mod:`monitor.cli.train` -- ``train``;
-- :mod:`monitor.cli.serve` -- ``serve`` (the web viewer).
+- :mod:`monitor.cli.serve` -- ``serve`` (the web viewer);
+- :mod:`monitor.cli.topography` -- ``topography`` (one scan's relief and mesh).
 
 :mod:`monitor.cli._options` holds the shared options (home, output format,
 light, device) and the one error handler: every command prints
@@ -24,7 +25,7 @@ from typing import Annotated
 import typer
 
 from monitor import __version__
-from monitor.cli import batch, history, inbox, serve, train
+from monitor.cli import batch, history, inbox, serve, topography, train
 from monitor.cli._options import fail, library_warnings_to_stderr
 from monitor.cli.compare import compare
 
@@ -73,6 +74,7 @@ inbox.register(app)
 batch.register(app)
 train.register(app)
 serve.register(app)
+topography.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from monitor.capture import is_capture
 from monitor.cli._options import (
     DeviceOption,
     JsonOption,
@@ -30,7 +31,7 @@ from monitor.results import AppearanceRegion, Light, Region
 from monitor.runners import pipeline_runner, write_comparison
 from monitor.store import db, repository
 
-__all__ = ["appearance_line", "compare", "compare_stored", "region_line"]
+__all__ = ["appearance_line", "compare", "compare_multilight", "compare_stored", "region_line"]
 
 #: Exit status of ``monitor compare`` when the comparison cannot tell (status
 #: ``insufficient``: too little of the overlap usable); outputs are still written.
@@ -93,6 +94,10 @@ def compare(
             if v is not None
         }
         settings = settings.replace(**changes)
+        if len(scans) == 2 and any(is_capture(s) for s in scans):
+            # a multi-light capture on either side: monitor.multilight routes it
+            raise typer.Exit(compare_multilight(scans[0], scans[1], out, settings,
+                                                px_per_mm, as_json))
         if len(scans) == 1:
             raise typer.Exit(compare_stored(
                 scans[0], baseline, current, force, as_json, home, settings=settings,
@@ -194,6 +199,49 @@ def appearance_line(a: AppearanceRegion, px_per_mm: float | None) -> str:
         area = f"{a.area_px:.0f} px²"
     return (f"  A{a.id:<3} {a.kind} at {where}  area {area}  "
             f"CIEDE2000 {a.delta_e_mean:.1f} (max {a.delta_e_max:.0f})")
+
+
+def compare_multilight(
+    baseline: str,
+    current: str,
+    out: Path | None,
+    settings: Settings,
+    px_per_mm: float | None,
+    as_json: bool,
+) -> int:
+    """``monitor compare A B --out DIR`` where A or B is a multi-light capture.
+
+    Calls :func:`monitor.multilight.compare_scans` (both captures: both slope
+    axes; one capture: its photograph nearest the photo's lamp) and writes the
+    usual outputs. Returns the exit status (errors raise MonitorError).
+    """
+    from monitor.multilight import compare_scans
+    from monitor.pipeline import summary, write_outputs
+
+    if out is None:
+        raise MonitorError("--out DIR is required when comparing two scans")
+    for path in (baseline, current):
+        if not Path(path).exists():
+            raise MonitorError(f"no such file or capture folder: {path}")
+    light = Light(settings.light_azimuth, settings.light_elevation)
+    result = compare_scans(baseline, current, settings, light=light, px_per_mm=px_per_mm)
+    paths = write_outputs(result, out)
+    info = summary(result)
+    info["outputs"] = {name: str(p) for name, p in paths.items()}
+    if as_json:
+        echo_json(info)
+        return 0
+    counts = info["counts"]
+    lamps = result.params.get("n_lights_baseline")
+    how = (f"multi-light ({lamps} and {result.params.get('n_lights_current')} lamps)"
+           if lamps is not None else
+           f"capture image {Path(str(result.params['multilight_stand_in'])).name} "
+           f"(lamp {result.params['multilight_lamp_offset_deg']} deg from the photo's)")
+    typer.echo(
+        f"{len(result.regions)} region(s): {counts['bulge']} bulge, "  # type: ignore[index]
+        f"{counts['recession']} recession; {how}; outputs in {out}"  # type: ignore[index]
+    )
+    return 0
 
 
 def compare_stored(

@@ -315,12 +315,33 @@ def scans(
     emit_rows(rows, fmt, columns=columns, title=f"Scans of {slug}")
 
 
+def artwork_scans(
+    slug: Annotated[str, typer.Argument(help="Artwork id.")],
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List an artwork's scans, oldest first (a multi-light scan shows its lamps)."""
+    with handled():
+        _settings, store = _open(home)
+        scans = repository.list_scans(store, slug)
+    if as_json:
+        echo_json([s.to_dict() for s in scans])
+        return
+    for s in scans:
+        kind = f"multi-light, {s.n_lights} lamps" if s.n_lights else "photo"
+        typer.echo(f"{s.id}	{s.captured_at.isoformat()}	{s.width}x{s.height}	{kind}	"
+                   f"{s.original_name or ''}")
+
+
 # --------------------------------------------------------------------------- ingest
 
 
 def ingest(
     slug: Annotated[str, typer.Argument(help="Artwork id.")],
-    image: Annotated[Path, typer.Argument(help="Image file (PNG, JPEG, TIFF).")],
+    image: Annotated[
+        Path, typer.Argument(help="Image file (PNG, JPEG, TIFF), or a multi-light capture "
+                             "folder / .lp / .csv light file.")
+    ],
     captured_at: Annotated[
         str | None,
         typer.Option(help="ISO 8601 capture time (default: EXIF, else now); naive = UTC."),
@@ -355,15 +376,19 @@ def ingest(
             operator=operator,
             notes=notes,
         )
+        from monitor.capture import is_capture
         from monitor.io import read_scan
 
-        result = repository.ingest_scan(
-            store,
-            slug,
-            image,
-            meta,
-            reader=lambda p: read_scan(p, max_pixels=settings.max_pixels),
-        )
+        if is_capture(image):  # a multi-light capture: folder, .lp or .csv
+            result = repository.ingest_capture(store, slug, image, meta)
+        else:
+            result = repository.ingest_scan(
+                store,
+                slug,
+                image,
+                meta,
+                reader=lambda p: read_scan(p, max_pixels=settings.max_pixels),
+            )
     if as_json:
         echo_json(
             {
@@ -377,7 +402,8 @@ def ingest(
     scan = result.scan
     what = "stored" if result.created else "already stored as"
     typer.echo(
-        f"{what} scan {scan.id} of {slug}: {scan.width}x{scan.height} px, captured "
+        f"{what} scan {scan.id} of {slug}: {scan.width}x{scan.height} px"
+        f"{f', {scan.n_lights} lamps' if scan.n_lights else ''}, captured "
         f"{scan.captured_at.isoformat()} ({result.captured_at_source}), sha256 {scan.sha256[:12]}"
     )
 
@@ -676,6 +702,7 @@ def register(app: typer.Typer) -> None:
                                  no_args_is_help=True)
     comparison_app.command("annotate")(comparison_annotate)
     comparison_app.command("show")(comparison_show)
+    artwork_app.command("scans")(artwork_scans)
     db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
     db_app.command("upgrade")(db_upgrade)
     # ignore_unknown_options lets a relative revision such as -1 through as an argument

@@ -252,6 +252,7 @@ def heatmap_png(
     width_in: float = 7.0,
     max_height_in: float = 5.2,
     dpi: int = 150,
+    quantity: str = "height change",
 ) -> Path:
     """Render a signed height-change map as a diverging heatmap PNG, laid out for print.
 
@@ -289,6 +290,11 @@ def heatmap_png(
     width_in, max_height_in, dpi
         Print width and largest print height of the figure (inches), and its
         resolution.
+        Long side of the map in the figure; larger maps are area-averaged
+        (NaN-aware).
+    quantity
+        What the values are, on the colour bar: ``"height change"`` (a
+        comparison) or ``"height"`` (one scan's topography).
 
     Returns
     -------
@@ -366,7 +372,7 @@ def heatmap_png(
                                                                      lod, limit / 2, limit]
     cbar.set_ticks(ticks)
     cbar.ax.tick_params(labelsize=FONT_PT)
-    cbar.set_label(f"height change ({units})\n+ towards viewer, \u2212 away", fontsize=FONT_PT)
+    cbar.set_label(f"{quantity} ({units})\n+ towards viewer, \u2212 away", fontsize=FONT_PT)
 
     font = FONT_PT + 1
     for region in regions:
@@ -394,6 +400,23 @@ def heatmap_png(
         _scale_bar(ax, px_per_mm, cols, rows, map_h * dpi, FONT_PT)
     _print_text(fig)
     return _save(fig, out, dpi=dpi)
+
+
+def normals_rgb(normals: np.ndarray) -> np.ndarray:
+    """Unit normals (x right, y down, z out) as the usual normal-map picture (y up, 128 = 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> n = np.zeros((2, 2, 3), np.float32); n[..., 2] = 1
+    >>> normals_rgb(n)[0, 0].tolist()
+    [128, 128, 255]
+    """
+    n = np.asarray(normals, np.float32)
+    if n.ndim != 3 or n.shape[2] != 3:
+        raise MonitorError(f"normals_rgb: need H x W x 3 normals, got shape {n.shape}")
+    n = n * np.array([1.0, -1.0, 1.0], np.float32)  # y up, as normal maps are drawn
+    return np.round((np.clip(np.nan_to_num(n), -1, 1) + 1.0) * 127.5).astype(np.uint8)
 
 
 def overlay_png(

@@ -570,7 +570,8 @@ def build_context(
             "captured": scan.captured_at.strftime("%Y-%m-%d %H:%M UTC"),
             "size": f"{scan.width} × {scan.height} px",
             "scale": f"{scan.px_per_mm:g} px/mm" if scan.px_per_mm else "not recorded",
-            "light": light,
+            "light": f"multi-light, {scan.n_lights} lamps (one per photograph)"
+            if scan.n_lights else light,
             "camera": display_text(scan.camera),
             "operator": display_text(scan.operator),
             "notes": display_text(scan.notes, NOTES_SHOWN_CHARS),
@@ -647,6 +648,8 @@ def build_context(
         "overlay": _uri(figures.get("overlay")),
         "locator": _uri(figures.get("locator")),
         "history_chart": _uri(figures.get("history")),
+        "normals": _uri(figures.get("normals")),
+        "n_lights": detail.baseline.n_lights,
         "scale_known": detail.px_per_mm is not None,
         "outline_words": "the work's edges as found in the baseline scan"
         if outline_source == "found"
@@ -830,6 +833,7 @@ def _figures(
 ) -> tuple[dict[str, Path | None], dict[str, Any]]:
     import cv2  # below the report layer: image resampling only
 
+    from monitor.capture import read_capture
     from monitor.io import read_float_tiff, read_image
     from monitor.report.figures import (
         closeup_png,
@@ -845,6 +849,8 @@ def _figures(
         path = store.stored_file(scan.path, f"scan {scan.id}")
         if path.is_file():
             path = store.verified_file(path, scan.sha256, f"scan {scan.id}")
+            if scan.n_lights:  # a multi-light scan's file is its .lp: show its first photograph
+                path = Path(read_capture(path).paths[0])
             images[name] = read_image(path).pixels
             figures[name] = thumbnail_png(images[name], folder / f"{name}.jpg", max_px=640)
         else:
@@ -880,6 +886,7 @@ def _figures(
         )
     else:
         figures["overlay"] = _artifact(store, detail, "overlay.png")
+    figures["normals"] = _artifact(store, detail, "normals.png")
     outline, _ = _work_box(stored.get("outline"), detail.baseline.width, detail.baseline.height)
     figures["locator"] = locator_png(Outline(outline, "found"), detail.regions,
                                      folder / "locator.png", appearance=appearance)

@@ -132,8 +132,32 @@ class Scan(Base):
     camera: Mapped[str | None] = mapped_column(String(200))
     operator: Mapped[str | None] = mapped_column(String(200))
     notes: Mapped[str | None] = mapped_column(Text)
+    #: Multi-light capture: its lamp count and the original light file (.lp / .csv)
+    #: as an object; ``stored_path`` is then the canonical ``.lp`` manifest naming
+    #: the content-addressed images. Both NULL for one photograph.
+    n_lights: Mapped[int | None] = mapped_column(Integer)
+    light_file_path: Mapped[str | None] = mapped_column(String(300))
 
     artwork: Mapped[Artwork] = relationship(back_populates="scans")
+    images: Mapped[list[ScanImage]] = relationship(
+        back_populates="scan", cascade="all, delete-orphan", order_by="ScanImage.position"
+    )
+
+
+class ScanImage(Base):
+    """One photograph of a multi-light scan (one lamp), kept in the content-addressed store."""
+
+    __tablename__ = "scan_image"
+    __table_args__ = (UniqueConstraint("scan_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scan.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_path: Mapped[str] = mapped_column(String(300))
+    original_name: Mapped[str | None] = mapped_column(String(500))
+
+    scan: Mapped[Scan] = relationship(back_populates="images")
 
 
 class ComparisonRecord(Base):

@@ -46,6 +46,11 @@ from monitor.synth.camera import (  # noqa: F401
 from monitor.synth.files import (  # noqa: F401
     write_pair,
 )
+from monitor.synth.multilight import (  # noqa: F401
+    SynthCapture,
+    render_capture,
+    ring,
+)
 from monitor.synth.render import (  # noqa: F401
     _shading,
     render_pair,
@@ -79,6 +84,7 @@ __all__ = [
     "KINDS",
     "MASK_FRACTION",
     "PairSpec",
+    "SynthCapture",
     "SynthPair",
     "TruthRegion",
     "baseline_to_current",
@@ -87,7 +93,9 @@ __all__ = [
     "distort_points",
     "list_paintings",
     "pose_homography",
+    "render_capture",
     "render_pair",
+    "ring",
     "sample_spec",
     "undistort_points",
     "warp_current_to_baseline",

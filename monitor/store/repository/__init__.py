@@ -69,6 +69,7 @@ from monitor.store.repository.records import (  # noqa: F401
     validate_slug,
 )
 from monitor.store.repository.scans import (  # noqa: F401
+    ingest_capture,
     ingest_scan,
     list_scans,
     remove_scan,

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from monitor.errors import MonitorError
 from monitor.store.db import Store, write_lock
-from monitor.store.models import ComparisonRecord, Scan
+from monitor.store.models import ComparisonRecord, Scan, ScanImage
 from monitor.store.repository.records import _db_error
 
 _CHUNK = 1 << 20
@@ -251,6 +251,8 @@ def _remove_objects(store: Store, relpaths: Sequence[str]) -> None:
 
 def _referenced_objects(session: Session) -> set[str]:
     refs = set(session.scalars(select(Scan.stored_path)))
+    refs.update(session.scalars(select(ScanImage.stored_path)))
+    refs.update(p for p in session.scalars(select(Scan.light_file_path)) if p is not None)
     for artifacts in session.scalars(select(ComparisonRecord.artifacts)):
         refs.update(artifacts.values())
     return refs

@@ -123,6 +123,7 @@ class ScanInfo:
     camera: str | None
     operator: str | None
     notes: str | None
+    n_lights: int | None = None  # a multi-light scan: its lamps (``path`` is its .lp manifest)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict (times in ISO 8601, path as a string)."""
@@ -453,6 +454,7 @@ def _scan_info(scan: Scan, home: Path) -> ScanInfo:
         camera=scan.camera,
         operator=scan.operator,
         notes=scan.notes,
+        n_lights=scan.n_lights,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,11 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from monitor.capture import read_capture
 from monitor.config import validate_light
 from monitor.errors import MonitorError
-from monitor.results import ImageData
+from monitor.results import Capture, ImageData
 from monitor.store.db import Store
-from monitor.store.models import ComparisonRecord, Scan, utcnow
+from monitor.store.models import ComparisonRecord, Scan, ScanImage, utcnow
 from monitor.store.repository.blobs import (
     _discard,
     _lock,
@@ -264,3 +266,141 @@ def select_pair(
     if base.id == cur.id or base.sha256 == cur.sha256:
         raise MonitorError("baseline and current are the same image")
     return base, cur
+
+
+def _capture_manifest(store: Store, cap: Capture, rels: Sequence[str]) -> Path:
+    """The canonical ``.lp`` of a stored capture: lamps (y up) and the images' object paths.
+
+    It lives in ``objects/<sha[:2]>/`` like the images, so ``../<xx>/<sha>.png``
+    names each image relative to it and :func:`monitor.capture.read_capture`
+    reads it as any capture.
+    """
+    lines = [str(cap.n_lights)]
+    for rel, v in zip(rels, cap.lights, strict=True):
+        name = "../" + "/".join(Path(rel).parts[-2:])
+        lines.append(f"{name} {v[0]:.9f} {-v[1]:.9f} {v[2]:.9f}")
+    store.tmp_dir.mkdir(parents=True, exist_ok=True)
+    manifest = store.tmp_dir / f"capture.{uuid.uuid4().hex}.lp"
+    manifest.write_text("\n".join(lines) + "\n")
+    return manifest
+
+
+def ingest_capture(
+    store: Store,
+    slug: str,
+    capture: Path,
+    meta: ScanMeta | None = None,
+) -> IngestResult:
+    """Store a multi-light scan: every image and the light file content-addressed, one scan row.
+
+    The scan's file is a canonical ``.lp`` manifest naming the stored images
+    by their sha256 (so the scan's sha256 covers every image and lamp: the
+    same capture twice is stored once, the same light file with new
+    photographs is a new scan); the original light file is kept as an
+    object too (``Scan.light_file_path``), and each image has a
+    ``scan_image`` row. :func:`monitor.capture.read_capture` reads the
+    stored manifest like any capture.
+
+    Parameters
+    ----------
+    store
+        The open store.
+    slug
+        Artwork id.
+    capture
+        Capture folder or light file (see :func:`monitor.capture.read_capture`).
+    meta
+        Capture time (default: EXIF of the first image, else now), scale, camera,
+        operator, notes. A light given here is refused: each image has its own.
+
+    Returns
+    -------
+    IngestResult
+        The scan (``n_lights`` set) and what was new.
+
+    Raises
+    ------
+    MonitorError
+        Unreadable capture, unknown artwork, a light given in ``meta``.
+
+    Examples
+    --------
+    >>> res = ingest_capture(store, "night-watch", Path("rti-2026/"))  # doctest: +SKIP
+    >>> res.scan.n_lights  # doctest: +SKIP
+    24
+    """
+    from monitor.io import read_image
+
+    meta = meta or ScanMeta()
+    validate_slug(slug)
+    if meta.light_azimuth is not None or meta.light_elevation is not None:
+        raise MonitorError("a multi-light scan has one lamp per image (its light file); "
+                           "give no --light-azimuth/--light-elevation")
+    px_per_mm = _positive("px_per_mm", meta.px_per_mm)
+    camera = _optional_text("camera", meta.camera, 200)
+    operator = _optional_text("operator", meta.operator, 200)
+    notes = _optional_text("notes", meta.notes, 100_000)
+    with Session(store.engine) as session:
+        _get_artwork(session, slug)
+    cap = read_capture(capture)
+    if meta.captured_at is not None:
+        if meta.captured_at.tzinfo is None:
+            raise MonitorError("captured_at must carry a time zone")
+        captured, source = to_utc(meta.captured_at), "given"
+    elif (exif_time := _exif_time(read_image(cap.paths[0]).exif)) is not None:
+        captured, source = exif_time, "exif"
+    else:
+        captured, source = utcnow(), "ingest time"
+    staged = []
+    try:
+        images = [_stage(store, Path(p)) for p in cap.paths]
+        staged.extend(images)
+        light_obj = _stage(store, Path(cap.source))
+        staged.append(light_obj)
+        manifest = _stage(store, _capture_manifest(store, cap, [o.rel for o in images]),
+                          move=True)
+        staged.append(manifest)
+        with Session(store.engine) as session, session.begin():
+            _lock(session)
+            art = _get_artwork(session, slug)
+            for obj in staged:
+                _place(store, obj)
+            existing = session.scalar(
+                select(Scan).where(Scan.artwork_id == art.id, Scan.sha256 == manifest.sha)
+            )
+            if existing is not None:
+                result = IngestResult(_scan_info(existing, store.home), False,
+                                      any(o.created for o in staged), source)
+            else:
+                scan = Scan(
+                    artwork=art,
+                    captured_at=captured,
+                    sha256=manifest.sha,
+                    stored_path=manifest.rel,
+                    original_name=Path(capture).name[:500],
+                    width=cap.size[0],
+                    height=cap.size[1],
+                    px_per_mm=px_per_mm,
+                    camera=camera,
+                    operator=operator,
+                    notes=notes,
+                    n_lights=cap.n_lights,
+                    light_file_path=light_obj.rel,
+                )
+                scan.images = [
+                    ScanImage(position=k, sha256=o.sha, stored_path=o.rel,
+                              original_name=Path(p).name[:500])
+                    for k, (o, p) in enumerate(zip(images, cap.paths, strict=True))
+                ]
+                session.add(scan)
+                session.flush()
+                result = IngestResult(_scan_info(scan, store.home), True,
+                                      any(o.created for o in staged), source)
+    except BaseException as exc:
+        _undo_created(store, staged)
+        if isinstance(exc, SQLAlchemyError):
+            raise _db_error("ingesting the multi-light scan", exc) from exc
+        raise
+    for obj in staged:
+        _discard(obj)
+    return result

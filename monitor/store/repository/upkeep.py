@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from monitor.errors import MonitorError
 from monitor.store.db import Store
-from monitor.store.models import ComparisonRecord, Scan
+from monitor.store.models import ComparisonRecord, Scan, ScanImage
 from monitor.store.repository.blobs import _lock, _referenced_objects, sha256_file
 from monitor.store.repository.records import _db_error
 
@@ -106,6 +106,14 @@ def verify_store(store: Store) -> VerifyReport:
     try:
         with Session(store.engine) as session:
             scans = list(session.execute(select(Scan.id, Scan.stored_path, Scan.sha256)))
+            # a multi-light scan's photographs (and its light file) are objects too
+            images = list(session.execute(
+                select(ScanImage.scan_id, ScanImage.position, ScanImage.stored_path,
+                       ScanImage.sha256)
+            ))
+            light_files = list(session.execute(
+                select(Scan.id, Scan.light_file_path).where(Scan.light_file_path.is_not(None))
+            ))
             comparisons = list(
                 session.execute(select(ComparisonRecord.id, ComparisonRecord.artifacts))
             )
@@ -115,6 +123,12 @@ def verify_store(store: Store) -> VerifyReport:
     for scan_id, rel, sha in scans:
         if (problem := _check_object(store, rel, sha)) is not None:
             problems.append(StoreProblem("scan", scan_id, "file", rel, problem))
+    for scan_id, position, rel, sha in images:
+        if (problem := _check_object(store, rel, sha)) is not None:
+            problems.append(StoreProblem("scan", scan_id, f"image {position}", rel, problem))
+    for scan_id, rel in light_files:
+        if (problem := _check_object(store, rel, None)) is not None:
+            problems.append(StoreProblem("scan", scan_id, "light file", rel, problem))
     n_artifacts = 0
     for comparison_id, artifacts in comparisons:
         for name, rel in sorted((artifacts or {}).items()):

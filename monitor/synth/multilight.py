@@ -25,7 +25,8 @@ import numpy as np
 
 from monitor.io import from_linear, to_linear
 from monitor.results import Light
-from monitor.synth import PairSpec, SynthPair, TruthRegion, render_pair
+from monitor.synth.render import render_pair
+from monitor.synth.specs import PairSpec, SynthPair, TruthRegion
 
 
 @dataclass(frozen=True)
