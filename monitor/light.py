@@ -35,9 +35,9 @@ with confidence 0 and an uncertainty of 180 degrees, never a default lamp.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -84,6 +84,7 @@ _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
 def _check_rgb(name: str, rgb: object) -> np.ndarray:
+    """Type, shape and dtype at entry; the value range is checked on the working grid."""
     if not isinstance(rgb, np.ndarray):
         raise MonitorError(f"{name} must be a numpy array, got {type(rgb).__name__}")
     if rgb.ndim != 3 or rgb.shape[2] != 3:
@@ -94,16 +95,25 @@ def _check_rgb(name: str, rgb: object) -> np.ndarray:
         raise MonitorError(
             f"{name} is too small for a light estimate: {rgb.shape[1]}x{rgb.shape[0]}"
         )
-    lo, hi = float(np.min(rgb)), float(np.max(rgb))  # NaN propagates: then look closer
-    if math.isnan(lo) or math.isnan(hi):
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            lo, hi = float(np.nanmin(rgb)), float(np.nanmax(rgb))
-    if math.isfinite(lo) and (lo < 0.0 or hi > 1.0 + 1e-6):
+    return rgb
+
+
+def _check_range(name: str, small: np.ndarray) -> None:
+    """Range check on the working grid (block means).
+
+    A scan in the wrong units (0-255, a negative offset) shows in every block;
+    a few stray pixels above 1 inside a block do not matter to the estimate
+    (clipped pixels are ignored anyway), so the full-resolution scan is not
+    scanned again: one pass over it (the downsample) is all the estimator costs.
+    """
+    fin = small[np.isfinite(small)]
+    if fin.size == 0:
+        return
+    lo, hi = float(fin.min()), float(fin.max())
+    if lo < -1e-6 or hi > 1.0 + 1e-6:
         raise MonitorError(
             f"{name} must be linear RGB in [0, 1]; got values in [{lo:.3g}, {hi:.3g}]"
         )
-    return rgb
 
 
 def _check_valid(valid: object, shape: tuple[int, int]) -> np.ndarray | None:
@@ -112,39 +122,50 @@ def _check_valid(valid: object, shape: tuple[int, int]) -> np.ndarray | None:
     if not isinstance(valid, np.ndarray) or valid.shape != shape:
         got = getattr(valid, "shape", type(valid).__name__)
         raise MonitorError(f"valid must be a boolean H x W mask of shape {shape}, got {got}")
-    return valid.astype(bool)
+    return valid.astype(bool, copy=False)
 
 
-def _downsample(rgb: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Area-average to a long side <= WORK_SIDE over valid finite pixels.
+def _downsample(
+    rgb: np.ndarray, valid: np.ndarray | None, name: str = "rgb_linear"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Block-average to a long side <= WORK_SIDE in one pass; checks on the small grid.
 
-    Returns the small image (H' x W' x 3) and its mask (blocks wholly valid).
-    A scan without NaN and without a mask takes a single reshape-mean pass.
+    Returns the small image (H' x W' x 3, float32) and its mask: blocks whose
+    pixels are all finite (a NaN spreads to its block) and all in ``valid``.
+    ``cv2.resize`` with ``INTER_AREA`` at an integer factor is the exact block
+    mean (a 24 MP scan: ~0.1 s against ~1.3 s for a numpy reshape-mean).
     """
     h, w = rgb.shape[:2]
     f = max(1, math.ceil(max(h, w) / WORK_SIDE))
     hh, ww = (h // f) * f, (w // f) * f
     x = rgb[:hh, :ww]
-    has_nan = not math.isfinite(float(np.sum(x, dtype=np.float64)))
-    if valid is None and not has_nan:
-        small = x.reshape(hh // f, f, ww // f, f, 3).mean(axis=(1, 3), dtype=np.float32)
-        return small.astype(np.float32), np.ones(small.shape[:2], dtype=bool)
-    m = np.isfinite(x).all(axis=2)
-    if valid is not None:
-        m &= valid[:hh, :ww]
-    xz = np.where(m[..., None], x, 0.0).astype(np.float32)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float32)
     if f == 1:
-        return xz, m
-    num = xz.reshape(hh // f, f, ww // f, f, 3).sum(axis=(1, 3))
-    cnt = m.reshape(hh // f, f, ww // f, f).sum(axis=(1, 3)).astype(np.float32)
-    return (num / np.maximum(cnt, 1.0)[..., None]).astype(np.float32), cnt >= 0.99 * f * f
+        small = np.ascontiguousarray(x, dtype=np.float32)
+    else:
+        small = cv2.resize(x, (ww // f, hh // f), interpolation=cv2.INTER_AREA)
+        small = small.astype(np.float32, copy=False)
+    _check_range(name, small)
+    ok = np.isfinite(small).all(axis=2)
+    if valid is not None:
+        v = valid[:hh, :ww]
+        if f == 1:
+            ok &= v
+        else:
+            frac = cv2.resize(
+                v.view(np.uint8) * np.uint8(255), (ww // f, hh // f), interpolation=cv2.INTER_AREA
+            )
+            ok &= frac == 255
+    small = np.where(ok[..., None], small, 0.0).astype(np.float32)
+    return small, ok
 
 
 def _prepare(
-    rgb: np.ndarray, valid: np.ndarray | None
+    rgb: np.ndarray, valid: np.ndarray | None, name: str = "rgb_linear"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Log luminance, chromatic log channels and the trusted mask on the working grid."""
-    small, ok_small = _downsample(rgb, valid)
+    small, ok_small = _downsample(rgb, valid, name)
     lum = small @ _LUMA
     ok_small &= (small.max(axis=2) < CLIP_HIGH) & (lum > CLIP_LOW)
     ok_small = ndimage.binary_erosion(ok_small, iterations=2)
@@ -154,11 +175,37 @@ def _prepare(
     return loglum.astype(np.float32), chroma.astype(np.float32), ok_small
 
 
+def _kernel(sigma: float, order: int) -> np.ndarray:
+    """Gaussian (derivative) taps as :func:`scipy.ndimage.gaussian_filter` uses them."""
+    radius = int(4.0 * sigma + 0.5)
+    xs = np.arange(-radius, radius + 1, dtype=np.float64)
+    g = np.exp(-0.5 * (xs / sigma) ** 2)
+    g /= g.sum()
+    if order == 1:
+        g = -xs / sigma**2 * g
+    return g[::-1].astype(np.float32)  # correlation taps
+
+
+def _gauss(x: np.ndarray, sigma: float, order: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Separable Gaussian (order per axis: y, x), edges replicated (``mode="nearest"``).
+
+    ``cv2.sepFilter2D`` gives the same numbers as ``ndimage.gaussian_filter``
+    several times faster on the working grid.
+    """
+    return cv2.sepFilter2D(
+        np.ascontiguousarray(x, dtype=np.float32),
+        cv2.CV_32F,
+        _kernel(sigma, order[1]),
+        _kernel(sigma, order[0]),
+        borderType=cv2.BORDER_REPLICATE,
+    )
+
+
 def _fill(x: np.ndarray, ok: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """High-pass by a normalised-convolution background; zero outside ``ok``."""
     wgt = ok.astype(np.float32)
-    num = ndimage.gaussian_filter(np.where(ok, x, 0.0), sigma, mode="nearest")
-    den = ndimage.gaussian_filter(wgt, sigma, mode="nearest")
+    num = _gauss(np.where(ok, x, 0.0), sigma)
+    den = _gauss(wgt, sigma)
     bg = num / np.maximum(den, 1e-6)
     return np.where(ok, x - bg, 0.0).astype(np.float32), bg
 
@@ -183,8 +230,8 @@ def _axis_vectors(
     down); ``a`` its anisotropy ``(l1 - l2) / (l1 + l2)``.
     """
     hp, _ = _fill(loglum, ok, HIGHPASS_SIGMA)
-    gx = ndimage.gaussian_filter(hp, GRAD_SIGMA, order=(0, 1), mode="nearest")
-    gy = ndimage.gaussian_filter(hp, GRAD_SIGMA, order=(1, 0), mode="nearest")
+    gx = _gauss(hp, GRAD_SIGMA, (0, 1))
+    gy = _gauss(hp, GRAD_SIGMA, (1, 0))
     mag2 = gx * gx + gy * gy
     # gradients within reach of an invalid pixel see the zero fill: not used
     inner = ndimage.binary_erosion(ok, iterations=int(math.ceil(3 * GRAD_SIGMA)))
@@ -192,8 +239,8 @@ def _axis_vectors(
     if chroma is not None:
         cg = np.zeros_like(mag2)
         for c in range(chroma.shape[2]):
-            cx = ndimage.gaussian_filter(chroma[..., c], GRAD_SIGMA, order=(0, 1), mode="nearest")
-            cy = ndimage.gaussian_filter(chroma[..., c], GRAD_SIGMA, order=(1, 0), mode="nearest")
+            cx = _gauss(chroma[..., c], GRAD_SIGMA, (0, 1))
+            cy = _gauss(chroma[..., c], GRAD_SIGMA, (1, 0))
             cg += cx * cx + cy * cy
         wgt = wgt * mag2 / (mag2 + 4.0 * cg + 1e-12)
     # magnitude^1 weighting: strong paint edges do not outvote the texture
@@ -458,10 +505,10 @@ def estimate_pair_light(
     ok = _check_valid(valid, base.shape[:2])
     del elevation
     method = "pair: structure-tensor axis (texture + log ratio) + raised-relief skew sign"
-    if ok is None:  # the overlap: where both scans are finite
-        ok = np.isfinite(base).all(axis=2) & np.isfinite(cur).all(axis=2)
-    lb, cb, okb = _prepare(base, ok)
-    lc, cc, okc = _prepare(cur, ok)
+    # without a mask the overlap is where both scans are finite: a NaN
+    # invalidates its block on the working grid (no full-resolution pass)
+    lb, cb, okb = _prepare(base, ok, "baseline_linear")
+    lc, cc, okc = _prepare(cur, ok, "current_linear")
     both = okb & okc
     if both.mean() < 0.05:
         return _unknown(method, "could not tell: too few unclipped pixels in the overlap")
