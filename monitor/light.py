@@ -42,7 +42,7 @@ import numpy as np
 from scipy import ndimage
 
 from monitor.errors import MonitorError
-from monitor.results import Light, LightCheck, LightEstimate
+from monitor.results import LIGHT_SOURCES, Light, LightCheck, LightEstimate, LightUsed
 
 #: Long side of the working grid (the overview the cues are measured on).
 WORK_SIDE = 1024
@@ -72,6 +72,30 @@ INTEGRATION_EPS = 0.5
 #: elevation; right ends had |t| >= 3 on every raking and 56 % of normal scans.
 #: Checked on the validation split (``--split validation``): no confident wrong end.
 SIGN_T = 3.0
+#: Cast-shadow cue (objects on a neutral ground, e.g. relief on paper or a
+#: raised object on a pale ground). Chosen on the odd-numbered half of
+#: leaves12 (the even half held out: both halves gave 6 of 6 within 30 deg
+#: over the whole grid cn in {0.3, 0.5}, rs in {0.7, 0.85}, blur in {1.5, 3}).
+#: Log-chroma norm below which a pixel is neutral (paper, grey shadow).
+SHADOW_NEUTRAL = 0.3
+#: Log-chroma norm above which a pixel belongs to a (coloured) object.
+SHADOW_OBJECT = 0.8
+#: A neutral pixel darker than this fraction of the local ground is in shadow
+#: (and brighter than SHADOW_BLACK: below that it is a dark object).
+SHADOW_REL = 0.7
+SHADOW_BLACK = 0.1
+#: Orientation bins of the object outline's outward normal.
+SHADOW_BINS = 24
+#: The cue is used when the neutral ground covers this fraction of the scan,
+#: shadows this fraction, and the first harmonic of the shadowed fraction per
+#: orientation is at least SHADOW_MIN_MODULATION of its mean.
+SHADOW_MIN_GROUND = 0.2
+SHADOW_MIN_SHADOW = 0.002
+SHADOW_MIN_MODULATION = 0.35
+#: Real lamps are known to ~15 deg (leaves12 README) and the cue errs up to ~20
+#: there: floor of the
+#: cast-shadow estimate's uncertainty.
+SHADOW_MIN_UNC = 20.0
 #: Estimates at or above this confidence are called confident.
 CONFIDENT = 0.5
 #: A given azimuth this far (degrees) from a confident estimate disagrees.
@@ -161,18 +185,28 @@ def _downsample(
     return small, ok
 
 
-def _prepare(
-    rgb: np.ndarray, valid: np.ndarray | None, name: str = "rgb_linear"
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class _Prepared:
+    loglum: np.ndarray  # log luminance on the working grid
+    chroma: np.ndarray  # log channels minus their mean (H' x W' x 3)
+    ok: np.ndarray  # trusted for shading: valid, unclipped, eroded
+    small: np.ndarray  # the working-grid linear RGB (zero outside ``valid``)
+    valid: np.ndarray  # valid blocks, clipped ones included
+
+
+def _prepare(rgb: np.ndarray, valid: np.ndarray | None, name: str = "rgb_linear") -> _Prepared:
     """Log luminance, chromatic log channels and the trusted mask on the working grid."""
     small, ok_small = _downsample(rgb, valid, name)
+    valid_small = ok_small.copy()
     lum = small @ _LUMA
     ok_small &= (small.max(axis=2) < CLIP_HIGH) & (lum > CLIP_LOW)
     ok_small = ndimage.binary_erosion(ok_small, iterations=2)
     logc = np.log(np.maximum(small, CLIP_LOW))
     loglum = np.log(np.maximum(lum, CLIP_LOW))
     chroma = logc - logc.mean(axis=2, keepdims=True)
-    return loglum.astype(np.float32), chroma.astype(np.float32), ok_small
+    return _Prepared(
+        loglum.astype(np.float32), chroma.astype(np.float32), ok_small, small, valid_small
+    )
 
 
 def _kernel(sigma: float, order: int) -> np.ndarray:
@@ -393,6 +427,97 @@ def _finish(axis: _Axis, t_sign: float, method: str, extra: str = "") -> LightEs
     )
 
 
+@dataclass(frozen=True)
+class _Shadow:
+    azimuth_deg: float
+    uncertainty_deg: float
+    modulation: float
+    n_edge: int
+
+
+def _shadow_cue(small: np.ndarray, valid: np.ndarray) -> _Shadow | None:
+    """The lamp from cast shadows: shadows lie on the far side of objects from it.
+
+    Objects are coloured (or black) regions on a neutral ground; shadows are
+    neutral pixels clearly darker than the local ground. For each direction
+    of the objects' outward normal, the fraction of the outline with shadow
+    next to it is measured; the lamp is opposite the direction where that
+    fraction peaks (first harmonic over the orientation bins). Normalising
+    per orientation keeps long outlines (a leaf's long sides, a stretcher
+    bar) from outvoting the rest. Returns None when the scan has no such
+    ground, too little shadow, or no clear peak.
+    """
+    if not valid.any():
+        return None
+    lum = small @ _LUMA
+    logc = np.log(np.maximum(small, CLIP_LOW))
+    chroma = np.sqrt(((logc - logc.mean(axis=2, keepdims=True)) ** 2).sum(axis=2))
+    neutral = (chroma < SHADOW_NEUTRAL) & valid
+    if neutral.mean() < SHADOW_MIN_GROUND:
+        return None
+    bright = np.where(neutral, lum, 0.0).astype(np.float32)
+    ground = ndimage.maximum_filter(cv2.GaussianBlur(bright, (0, 0), 2.0), size=41)
+    ground = cv2.GaussianBlur(ground, (0, 0), 10.0)
+    rel = lum / np.maximum(ground, CLIP_LOW)
+    shadow = neutral & (rel < SHADOW_REL) & (rel > SHADOW_BLACK)
+    if shadow.mean() < SHADOW_MIN_SHADOW:
+        return None
+    obj = ((chroma > SHADOW_OBJECT) | (rel <= SHADOW_BLACK)) & valid
+    soft = cv2.GaussianBlur(obj.astype(np.float32), (0, 0), 2.0)
+    gy, gx = np.gradient(soft)
+    edge = (np.hypot(gx, gy) > 0.05) & ndimage.binary_erosion(valid, iterations=3)
+    if edge.sum() < 200:
+        return None
+    near = cv2.GaussianBlur(shadow.astype(np.float32), (0, 0), 2.0)
+    theta = np.arctan2(-gy[edge], -gx[edge])  # outward normal, image coordinates
+    nb = SHADOW_BINS
+    b = np.floor((theta + math.pi) / (2.0 * math.pi) * nb).astype(int) % nb
+    cnt = np.bincount(b, minlength=nb).astype(np.float64)
+    frac = np.bincount(b, weights=near[edge], minlength=nb) / np.maximum(cnt, 1.0)
+    good = cnt >= 20
+    if good.sum() < 0.75 * nb or frac[good].mean() <= 0:
+        return None
+    ang = (np.arange(nb) + 0.5) / nb * 2.0 * math.pi - math.pi
+    m = frac[good] - frac[good].mean()
+    c, sn = np.cos(ang[good]), np.sin(ang[good])
+    # least-squares first harmonic on the bins present; the lamp is opposite
+    a1, b1 = 2.0 * float((m * c).mean()), 2.0 * float((m * sn).mean())
+    amp = math.hypot(a1, b1)
+    modulation = amp / float(frac[good].mean())
+    if modulation < SHADOW_MIN_MODULATION:
+        return None
+    resid = m - (a1 * c + b1 * sn)
+    sigma = float(resid.std()) / (amp * math.sqrt(good.sum() / 2.0) + 1e-12)
+    unc = max(SHADOW_MIN_UNC, math.degrees(2.0 * sigma))
+    az = _azimuth_of(math.atan2(-b1, -a1))
+    return _Shadow(az, min(unc, 90.0), modulation, int(edge.sum()))
+
+
+def _from_shadow(sh: _Shadow, axis: _Axis | None, method: str) -> LightEstimate:
+    """An estimate from the cast-shadow cue (it knows the end of the axis)."""
+    notes = [f"from cast shadows (modulation {sh.modulation:.2f})", _ELEVATION_NOTE]
+    if axis is not None:
+        texture_axis = _azimuth_of(axis.phi) % 180.0
+        d = angular_difference(texture_axis, sh.azimuth_deg % 180.0)
+        if min(d, 180.0 - d) > 30.0:
+            notes.insert(1, "the shading-texture axis disagrees (object outlines dominate it)")
+    confidence = float(np.clip(sh.modulation, 0.0, 1.0)) * max(0.0, 1.0 - sh.uncertainty_deg / 90)
+    return LightEstimate(
+        azimuth_deg=sh.azimuth_deg,
+        azimuth_uncertainty_deg=sh.uncertainty_deg,
+        elevation_deg=None,
+        elevation_uncertainty_deg=None,
+        confidence=confidence,
+        method=method + " + cast shadows",
+        axis_deg=sh.azimuth_deg % 180.0,
+        axis_uncertainty_deg=sh.uncertainty_deg,
+        sign_evidence=float(sh.modulation),
+        anisotropy=float(axis.anisotropy) if axis is not None else 0.0,
+        n_tiles=axis.n_tiles if axis is not None else 0,
+        note="; ".join(notes),
+    )
+
+
 # --------------------------------------------------------------------------- public
 
 
@@ -437,11 +562,17 @@ def estimate_scan_light(
     ok = _check_valid(valid, rgb.shape[:2])
     del elevation  # see the docstring: no elevation cue is measured yet
     method = "structure-tensor axis + raised-relief skew sign"
-    loglum, chroma, okw = _prepare(rgb, ok)
+    prep = _prepare(rgb, ok)
+    loglum, chroma, okw = prep.loglum, prep.chroma, prep.ok
+    shadow = _shadow_cue(prep.small, prep.valid)
     if okw.mean() < 0.05:
+        if shadow is not None:
+            return _from_shadow(shadow, None, method)
         return _unknown(method, "could not tell: too few unclipped valid pixels")
     vecs, wts = _axis_vectors(loglum, chroma, okw)
     axis = _combine_axis(vecs, wts)
+    if shadow is not None:
+        return _from_shadow(shadow, axis, method)
     if axis is None:
         return _unknown(method, "could not tell: no directional shading", len(vecs))
     t_sign, _, _ = _sign_cue(loglum, okw, axis.phi)
@@ -507,8 +638,10 @@ def estimate_pair_light(
     method = "pair: structure-tensor axis (texture + log ratio) + raised-relief skew sign"
     # without a mask the overlap is where both scans are finite: a NaN
     # invalidates its block on the working grid (no full-resolution pass)
-    lb, cb, okb = _prepare(base, ok, "baseline_linear")
-    lc, cc, okc = _prepare(cur, ok, "current_linear")
+    pb = _prepare(base, ok, "baseline_linear")
+    pc = _prepare(cur, ok, "current_linear")
+    lb, cb, okb = pb.loglum, pb.chroma, pb.ok
+    lc, cc, okc = pc.loglum, pc.chroma, pc.ok
     both = okb & okc
     if both.mean() < 0.05:
         return _unknown(method, "could not tell: too few unclipped pixels in the overlap")
@@ -619,3 +752,189 @@ def compare_light(given: Light, estimate: LightEstimate) -> LightCheck:
             f"{estimate.azimuth_deg:.0f} +/- {estimate.azimuth_uncertainty_deg:.0f} deg"
         )
     return LightCheck(given, estimate, diff, tol, disagrees, opposite, sign_known, msg)
+
+
+def check_light_values(azimuth_deg: float, elevation_deg: float, where: str = "light") -> None:
+    """Refuse an azimuth outside [0, 360) or an elevation outside (0, 90).
+
+    Examples
+    --------
+    >>> check_light_values(180.0, 30.0)
+    >>> check_light_values(400.0, 30.0)
+    Traceback (most recent call last):
+    ...
+    monitor.errors.MonitorError: light azimuth must be in [0, 360) degrees, got 400
+    """
+    if not (math.isfinite(azimuth_deg) and 0.0 <= azimuth_deg < 360.0):
+        raise MonitorError(f"{where} azimuth must be in [0, 360) degrees, got {azimuth_deg:g}")
+    if not (math.isfinite(elevation_deg) and 0.0 < elevation_deg < 90.0):
+        raise MonitorError(f"{where} elevation must be in (0, 90) degrees, got {elevation_deg:g}")
+
+
+def check_same_lamp(
+    baseline: LightEstimate | Light | None, current: LightEstimate | Light | None
+) -> None:
+    """Refuse a pair whose scans were clearly lit from different directions.
+
+    The change estimators assume one lamp for both scans: a shading change
+    from moving the lamp would read as relief. Two recorded lamps differ when
+    they are more than ``DISAGREE_DEG`` apart; two estimates when both know
+    the end and differ by more than ``max(DISAGREE_DEG, u_b + u_c)``, or when
+    both know the axis well and the axes differ by that much.
+
+    Raises
+    ------
+    MonitorError
+        One line that says which lamps and why the pair is refused.
+
+    Examples
+    --------
+    >>> check_same_lamp(Light(180.0, 30.0), Light(170.0, 30.0))
+    >>> check_same_lamp(Light(180.0, 30.0), Light(0.0, 30.0))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    monitor.errors.MonitorError: baseline and current were lit from different directions ...
+    """
+    if baseline is None or current is None:
+        return
+    tail = (
+        "the comparison assumes one lamp, so a moved lamp would read as relief; "
+        "compare scans lit alike"
+    )
+    if isinstance(baseline, Light) and isinstance(current, Light):
+        d = angular_difference(baseline.azimuth_deg, current.azimuth_deg)
+        if d > DISAGREE_DEG:
+            raise MonitorError(
+                f"baseline and current were lit from different directions "
+                f"({baseline.azimuth_deg:.0f} and {current.azimuth_deg:.0f} deg, {d:.0f} apart): "
+                + tail
+            )
+        return
+    if not (isinstance(baseline, LightEstimate) and isinstance(current, LightEstimate)):
+        return
+    if not (baseline.known and current.known):
+        return
+    if baseline.confident and current.confident:
+        tol = max(DISAGREE_DEG, baseline.azimuth_uncertainty_deg + current.azimuth_uncertainty_deg)
+        d = angular_difference(baseline.azimuth_deg, current.azimuth_deg)
+        if d > tol:
+            raise MonitorError(
+                f"baseline and current look lit from different directions (estimated "
+                f"{baseline.azimuth_deg:.0f} and {current.azimuth_deg:.0f} deg, {d:.0f} apart, "
+                f"more than {tol:.0f}): " + tail
+            )
+    tol = max(DISAGREE_DEG, baseline.axis_uncertainty_deg + current.axis_uncertainty_deg)
+    d = angular_difference(baseline.axis_deg, current.axis_deg)
+    d = min(d, 180.0 - d)
+    if d > tol and tol < 90.0:
+        raise MonitorError(
+            f"baseline and current look lit along different axes (estimated "
+            f"{baseline.axis_deg:.0f} and {current.axis_deg:.0f} deg mod 180, {d:.0f} apart, "
+            f"more than {tol:.0f}): " + tail
+        )
+
+
+def resolve_light(
+    given: Light | None,
+    source: str,
+    estimate: LightEstimate,
+    *,
+    elevation_deg: float,
+    elevation_source: str = "default",
+    baseline_estimate: LightEstimate | None = None,
+    current_estimate: LightEstimate | None = None,
+    strict: bool = False,
+) -> LightUsed:
+    """Decide the lamp a comparison uses, and what to tell the user about it.
+
+    * A lamp given (flag, sidecar, ingest record, config): it is used; when the
+      scans' evidence disagrees (:func:`compare_light`) a warning is returned,
+      and with ``strict`` it is an error.
+    * No lamp given: the estimate is used when it knows the end of the axis.
+      When it knows only the axis it is refused: a conservator reads bulge
+      versus recession from the polarity, and a guessed end would invert every
+      call half the time; the message names the two candidate azimuths.
+    * Each scan's estimate, when given, is checked for a different lamp
+      (:func:`check_same_lamp`).
+
+    Parameters
+    ----------
+    given
+        The claimed lamp, or None for "auto".
+    source
+        Where ``given`` came from (one of ``LIGHT_SOURCES``; "estimated" when None).
+    estimate
+        The registered pair's estimate (:func:`estimate_pair_light`).
+    elevation_deg, elevation_source
+        The elevation to use with an estimated azimuth (the scans do not fix it).
+    baseline_estimate, current_estimate
+        Each scan's own estimate (optional).
+    strict
+        A disagreeing given lamp is an error instead of a warning.
+
+    Returns
+    -------
+    LightUsed
+
+    Raises
+    ------
+    MonitorError
+        A given lamp out of range; a disagreement under ``strict``; no lamp
+        given and the scans cannot tell (or only tell the axis); two scans lit
+        differently.
+
+    Examples
+    --------
+    >>> est = LightEstimate(10.0, 8.0, None, None, 0.9, "m", 10.0, 8.0, 5.0, 0.3, 40, "")
+    >>> resolve_light(None, "estimated", est, elevation_deg=30.0).source
+    'estimated'
+    >>> used = resolve_light(Light(190.0, 30.0), "given", est, elevation_deg=30.0)
+    >>> used.disagrees, used.source
+    (True, 'given')
+    """
+    if source not in LIGHT_SOURCES:
+        raise MonitorError(f"unknown light source {source!r}; one of {', '.join(LIGHT_SOURCES)}")
+    if given is not None:
+        check_light_values(given.azimuth_deg, given.elevation_deg, "given light")
+    else:
+        check_light_values(0.0, elevation_deg, "light")
+    check_same_lamp(baseline_estimate, current_estimate)
+    if given is not None:
+        check = compare_light(given, estimate)
+        warns: tuple[str, ...] = ()
+        if check.disagrees:
+            if strict:
+                raise MonitorError(check.message + " (--strict-light: nothing written)")
+            warns = (check.message,)
+        return LightUsed(
+            light=given,
+            source=source,
+            azimuth_uncertainty_deg=None,
+            elevation_source=source,
+            estimate=estimate,
+            baseline_estimate=baseline_estimate,
+            current_estimate=current_estimate,
+            check=check,
+            warnings=warns,
+        )
+    if not estimate.known:
+        raise MonitorError(
+            "no light given and the scans could not tell where the lamp was: "
+            "give --light-azimuth DEG (0 right, 90 top, 180 left, 270 bottom)"
+        )
+    if estimate.azimuth_uncertainty_deg >= 180.0:
+        a = estimate.axis_deg % 180.0
+        raise MonitorError(
+            f"no light given and the scans show the lamp along the {a:.0f}/{a + 180:.0f} deg axis "
+            "but not from which end (a bulge lit from one end looks like a dent lit from the "
+            f"other): give --light-azimuth {a:.0f} or {a + 180:.0f}"
+        )
+    return LightUsed(
+        light=Light(float(estimate.azimuth_deg) % 360.0, float(elevation_deg)),
+        source="estimated",
+        azimuth_uncertainty_deg=float(estimate.azimuth_uncertainty_deg),
+        elevation_source=elevation_source,
+        estimate=estimate,
+        baseline_estimate=baseline_estimate,
+        current_estimate=current_estimate,
+    )
