@@ -501,7 +501,9 @@ def _from_shadow(sh: _Shadow, axis: _Axis | None, method: str) -> LightEstimate:
         d = angular_difference(texture_axis, sh.azimuth_deg % 180.0)
         if min(d, 180.0 - d) > 30.0:
             notes.insert(1, "the shading-texture axis disagrees (object outlines dominate it)")
-    confidence = float(np.clip(sh.modulation, 0.0, 1.0)) * max(0.0, 1.0 - sh.uncertainty_deg / 90)
+    # modulation >= 2 x the threshold counts as a clear peak
+    strength = float(np.clip(sh.modulation / (2.0 * SHADOW_MIN_MODULATION), 0.0, 1.0))
+    confidence = strength * max(0.0, 1.0 - sh.uncertainty_deg / 90.0)
     return LightEstimate(
         azimuth_deg=sh.azimuth_deg,
         azimuth_uncertainty_deg=sh.uncertainty_deg,
