@@ -81,6 +81,7 @@ test: $(STAMP) web-assets
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy  # the files listed under [tool.mypy] in pyproject.toml
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) bench/benchmark.py --docs docs

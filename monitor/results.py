@@ -14,8 +14,9 @@ estimates are in units of the baseline pixel pitch (multiply by
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -98,6 +99,37 @@ class Registration:
     rmse_px: float
     residual_grid: np.ndarray | None = None
     working_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Warped:
+    """CURRENT content resampled onto the BASELINE grid.
+
+    Returned by :func:`monitor.registration.warp_to_baseline`.
+
+    Unpacks as ``image, valid = warp_to_baseline(...)`` too.
+    """
+
+    image: np.ndarray  # float32 H x W (x C), 0 outside ``valid``
+    valid: np.ndarray  # bool H x W, where the source point lies inside the image
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter((self.image, self.valid))
+
+
+@dataclass(frozen=True)
+class ReliefInputs:
+    """The relief network's inputs for one scan, turned to canonical orientation.
+
+    Unpacks as ``features, turns, gain = relief_inputs(...)`` too.
+    """
+
+    features: Any  # torch.Tensor (N_INPUTS, H', W'), canonical orientation
+    turns: int  # quarter turns applied (undo with -turns)
+    gain: float  # l_z / |l_xy| of the turned light
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.features, self.turns, self.gain))
 
 
 @dataclass(frozen=True)

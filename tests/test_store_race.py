@@ -192,7 +192,7 @@ def test_failed_comparison_keeps_artifacts_another_comparison_committed_meanwhil
         if statement.lstrip().upper().startswith("INSERT INTO REGION"):
             raise RuntimeError("disk full (injected)")
 
-    original = repository._remove_unreferenced
+    original = repository.blobs._remove_unreferenced
     stored_a: list[repository.StoredComparison] = []
 
     def a_commits_first(s: db.Store, relpaths: Any) -> list[str]:
@@ -201,7 +201,7 @@ def test_failed_comparison_keeps_artifacts_another_comparison_committed_meanwhil
             stored_a.append(a)
         return original(s, relpaths)
 
-    monkeypatch.setattr(repository, "_remove_unreferenced", a_commits_first)
+    monkeypatch.setattr(repository.blobs, "_remove_unreferenced", a_commits_first)
     with pytest.raises(RuntimeError, match="injected"):
         repository.record_comparison(
             db.Store(store.home, engine_b), base, cur, comparison, "k-b", files_b
