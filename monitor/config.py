@@ -9,6 +9,7 @@ name prefixed with ``MONITOR_`` (``MONITOR_LIGHT_AZIMUTH=90``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from monitor.errors import MonitorError
+from monitor.results import Light
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,11 @@ class Settings:
     method: str = "photometric"
     depth: str = "shading"
     device: str = "auto"
-    light_azimuth: float = 180.0  # degrees, 180 = from the left (see results.Light)
-    light_elevation: float = 30.0
+    # "auto": estimated from the scans (monitor.light); else degrees in [0, 360),
+    # 0 = from the right, 90 = top, 180 = left (see results.Light)
+    light_azimuth: str = "auto"
+    light_elevation: float = 30.0  # (0, 90); the scans do not fix it
+    strict_light: bool = False  # a given lamp the scans contradict is an error, not a warning
     # change detection
     significance_z: float = 6.0  # region seed threshold in noise sigmas (grows to half)
     min_region_frac: float = 0.004  # min region size as a fraction of the long side (squared)
@@ -51,6 +56,10 @@ class Settings:
     alert_url: str = ""  # http(s) URL that receives the same JSON by POST
     alert_min_significance: float = 0.0  # alert when a region's significance reaches this
 
+    def __post_init__(self) -> None:
+        parse_light_azimuth(self.light_azimuth, "light_azimuth")
+        check_elevation(self.light_elevation, "light_elevation")
+
     def replace(self, **changes: object) -> Settings:
         unknown = set(changes) - {f.name for f in fields(self)}
         if unknown:
@@ -58,7 +67,82 @@ class Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
+def parse_light_azimuth(value: object, where: str = "light azimuth") -> float | None:
+    """``"auto"`` -> None (estimate from the scans); a number -> degrees in [0, 360).
+
+    Every entry (CLI flag, config file, ``MONITOR_LIGHT_AZIMUTH``, sidecar,
+    ingest) goes through this one check.
+
+    Raises
+    ------
+    MonitorError
+        For anything else, naming ``where``.
+
+    Examples
+    --------
+    >>> parse_light_azimuth("auto") is None
+    True
+    >>> parse_light_azimuth("90")
+    90.0
+    >>> parse_light_azimuth(400)
+    Traceback (most recent call last):
+    ...
+    monitor.errors.MonitorError: light azimuth must be 'auto' or degrees in [0, 360), got 400
+    """
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    try:
+        az = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise MonitorError(
+            f"{where} must be 'auto' or degrees in [0, 360), got {value!r}"
+        ) from None
+    if not (math.isfinite(az) and 0.0 <= az < 360.0):
+        raise MonitorError(f"{where} must be 'auto' or degrees in [0, 360), got {value}")
+    return az
+
+
+def check_elevation(value: object, where: str = "light elevation") -> float:
+    """A lamp elevation in degrees, strictly between 0 and 90.
+
+    Examples
+    --------
+    >>> check_elevation(30)
+    30.0
+    >>> check_elevation(90)
+    Traceback (most recent call last):
+    ...
+    monitor.errors.MonitorError: light elevation must be degrees in (0, 90), got 90
+    """
+    try:
+        el = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise MonitorError(f"{where} must be degrees in (0, 90), got {value!r}") from None
+    if not (math.isfinite(el) and 0.0 < el < 90.0):
+        raise MonitorError(f"{where} must be degrees in (0, 90), got {value}")
+    return el
+
+
+def settings_light(settings: Settings) -> Light | None:
+    """The lamp the settings give, or None for ``light_azimuth = "auto"``.
+
+    Examples
+    --------
+    >>> settings_light(Settings()) is None
+    True
+    >>> settings_light(Settings(light_azimuth="90"))
+    Light(azimuth_deg=90.0, elevation_deg=30.0)
+    """
+    az = parse_light_azimuth(settings.light_azimuth, "light_azimuth")
+    return None if az is None else Light(az, float(settings.light_elevation))
+
+
 def _coerce(name: str, value: object, kind: type) -> object:
+    if name.lower().endswith("light_azimuth"):
+        az = parse_light_azimuth(value, name)
+        return "auto" if az is None else f"{az:g}"
+    if name.lower().endswith("light_elevation"):
+        return check_elevation(value, name)
     try:
         if kind is bool:
             return str(value).lower() in {"1", "true", "yes", "on"}

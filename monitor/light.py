@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from monitor.config import check_elevation, parse_light_azimuth
 from monitor.errors import MonitorError
 from monitor.results import LIGHT_SOURCES, Light, LightCheck, LightEstimate, LightUsed
 
@@ -759,18 +760,19 @@ def compare_light(given: Light, estimate: LightEstimate) -> LightCheck:
 def check_light_values(azimuth_deg: float, elevation_deg: float, where: str = "light") -> None:
     """Refuse an azimuth outside [0, 360) or an elevation outside (0, 90).
 
+    The same check as :func:`monitor.config.parse_light_azimuth` and
+    :func:`monitor.config.check_elevation` (the one validation of the house).
+
     Examples
     --------
     >>> check_light_values(180.0, 30.0)
     >>> check_light_values(400.0, 30.0)
     Traceback (most recent call last):
     ...
-    monitor.errors.MonitorError: light azimuth must be in [0, 360) degrees, got 400
+    monitor.errors.MonitorError: light azimuth must be 'auto' or degrees in [0, 360), got 400.0
     """
-    if not (math.isfinite(azimuth_deg) and 0.0 <= azimuth_deg < 360.0):
-        raise MonitorError(f"{where} azimuth must be in [0, 360) degrees, got {azimuth_deg:g}")
-    if not (math.isfinite(elevation_deg) and 0.0 < elevation_deg < 90.0):
-        raise MonitorError(f"{where} elevation must be in (0, 90) degrees, got {elevation_deg:g}")
+    parse_light_azimuth(float(azimuth_deg), f"{where} azimuth")
+    check_elevation(float(elevation_deg), f"{where} elevation")
 
 
 def check_same_lamp(

@@ -18,16 +18,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
 
 from monitor import __version__
 from monitor.change.methods import METHODS, depth_change, photometric_change
-from monitor.config import Settings
+from monitor.config import Settings, settings_light
 from monitor.depth.base import get_estimator, select_device
 from monitor.errors import MonitorError
 from monitor.io import analysis_scale, downsample, read_image, to_linear, write_float_tiff
+from monitor.light import (
+    check_light_values,
+    estimate_pair_light,
+    estimate_scan_light,
+    resolve_light,
+)
 from monitor.regions import find_regions
 from monitor.registration import register, registration_to_dict, warp_to_baseline
 from monitor.report.figures import heatmap_png, overlay_png
@@ -81,7 +88,9 @@ def compare(
     current: str | Path,
     settings: Settings | None = None,
     *,
-    light: Light | None = None,
+    light: Light | Literal["auto"] | None = None,
+    light_source: str = "given",
+    strict_light: bool | None = None,
     px_per_mm: float | None = None,
     progress: Progress | None = None,
 ) -> Comparison:
@@ -95,7 +104,16 @@ def compare(
         Tunables (method, depth estimator, device, resolutions, thresholds);
         defaults from :class:`monitor.config.Settings`.
     light
-        Direction of the lamp; default from the settings (from the left, 30 deg).
+        The lamp, ``"auto"`` to estimate it from the registered pair, or None
+        for the settings' ``light_azimuth`` (default ``"auto"``). A given lamp
+        is checked against the scans' estimate; a disagreement is a warning
+        in ``Comparison.light_used.warnings`` (an error with ``strict_light``).
+        With "auto", an estimate that knows only the axis of the lamp (not
+        which end) is refused: the polarity of every region depends on it.
+    light_source
+        Where a given ``light`` came from: given, sidecar, ingest or default.
+    strict_light
+        A given lamp the scans contradict is an error (default: settings).
     px_per_mm
         Baseline pixels per millimetre, when known (areas in mm^2).
     progress
@@ -115,8 +133,14 @@ def compare(
     if settings.method not in METHODS:
         choices = ", ".join(METHODS)
         raise MonitorError(f"unknown method {settings.method!r}; choose one of: {choices}")
-    light = light or Light(settings.light_azimuth, settings.light_elevation)
-    stages = _Stages(progress, ("read", "register", "resample", "change", "regions"))
+    if light is None:
+        light = settings_light(settings) or "auto"
+    if isinstance(light, Light):
+        check_light_values(light.azimuth_deg, light.elevation_deg, f"{light_source} light")
+    elif light != "auto":
+        raise MonitorError(f"light must be a Light or 'auto', got {light!r}")
+    strict = settings.strict_light if strict_light is None else strict_light
+    stages = _Stages(progress, ("read", "register", "resample", "light", "change", "regions"))
 
     with stages.stage("read"):
         base_img = read_image(baseline, max_pixels=settings.max_pixels)
@@ -140,11 +164,29 @@ def compare(
         cur_small = downsample(cur_img.pixels, s_cur)
         del cur_img
         cur_lin = to_linear(cur_small)
+        cur_estimate = estimate_scan_light(cur_lin)
         s_cur_actual = cur_small.shape[1] / reg.current_shape[1]
         warped, valid = warp_to_baseline(
             cur_lin, reg, image_scale=s_cur_actual, out_shape=base_lin.shape[:2], out_scale=s
         )
         del cur_lin, cur_small
+    with stages.stage("light"):
+        base_estimate = estimate_scan_light(base_lin)
+        # interpolation may overshoot [0, 1] a little: the estimator wants linear RGB
+        cur_on_base = np.where(valid[..., None], np.clip(warped, 0.0, 1.0), 0.0)
+        pair_estimate = estimate_pair_light(base_lin, cur_on_base.astype(np.float32), valid)
+        el_default = settings.light_elevation == Settings().light_elevation
+        used = resolve_light(
+            None if light == "auto" else light,
+            "estimated" if light == "auto" else light_source,
+            pair_estimate,
+            elevation_deg=settings.light_elevation,
+            elevation_source="default" if el_default else "given",
+            baseline_estimate=base_estimate,
+            current_estimate=cur_estimate,
+            strict=strict,
+        )
+        light = used.light
     with stages.stage("change"):
         if settings.method == "photometric":
             device = select_device(settings.device)
@@ -170,6 +212,8 @@ def compare(
         "device": settings.device,
         "light_azimuth": light.azimuth_deg,
         "light_elevation": light.elevation_deg,
+        "light_source": used.source,
+        "light_azimuth_uncertainty": used.azimuth_uncertainty_deg,
         "analysis_max_px": settings.analysis_max_px,
         "registration_max_px": settings.registration_max_px,
         "significance_z": settings.significance_z,
@@ -183,6 +227,7 @@ def compare(
         change=change,
         regions=regions,
         light=light,
+        light_used=used,
         params=params,
         timings=tuple(stages.timings),
         software_version=__version__,
@@ -232,7 +277,7 @@ def summary(comparison: Comparison) -> dict[str, object]:
         "units": "baseline pixel pitch (height change, + = towards the viewer)"
         if change.method in ("photometric", "pair")
         else "relative (depth estimator units, + = towards the viewer)",
-        "light": asdict(comparison.light),
+        "light": _light_summary(comparison),
         "px_per_mm": comparison.px_per_mm,
         "noise_sigma": change.noise_sigma,
         "alignment": asdict(change.alignment) if change.alignment else None,
@@ -245,6 +290,18 @@ def summary(comparison: Comparison) -> dict[str, object]:
         "regions": [r.to_dict() for r in comparison.regions],
         "params": comparison.params,
         "timings": [asdict(t) for t in comparison.timings],
+    }
+
+
+def _light_summary(comparison: Comparison) -> dict[str, object]:
+    """The lamp used, its source and uncertainty, and the scans' evidence."""
+    if comparison.light_used is None:
+        return {**asdict(comparison.light), "source": "given"}
+    used = comparison.light_used.to_dict()
+    return {
+        "azimuth_deg": comparison.light.azimuth_deg,
+        "elevation_deg": comparison.light.elevation_deg,
+        **{k: v for k, v in used.items() if k not in ("azimuth_deg", "elevation_deg")},
     }
 
 

@@ -229,6 +229,7 @@ class Comparison:
     software_version: str
     px_per_mm: float | None = None
     preview: np.ndarray | None = None  # baseline at analysis resolution, uint8 (figures)
+    light_used: LightUsed | None = None  # where the lamp came from, the scans' evidence
 
     @property
     def model_id(self) -> str:

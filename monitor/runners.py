@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Literal
 
 from monitor.config import Settings
 from monitor.results import Comparison, Light
@@ -20,7 +21,7 @@ __all__ = ["pipeline_runner", "write_comparison"]
 
 def pipeline_runner(
     settings: Settings,
-) -> Callable[[Path, Path, Light, float | None], Comparison]:
+) -> Callable[[Path, Path, Light | Literal["auto"], float | None], Comparison]:
     """A ``run(baseline, current, light, px_per_mm)`` that compares with ``settings``.
 
     Parameters
@@ -31,7 +32,8 @@ def pipeline_runner(
     Returns
     -------
     Callable
-        ``run(base: Path, cur: Path, light: Light, px_per_mm: float | None) -> Comparison``,
+        ``run(base: Path, cur: Path, light: Light | "auto", px_per_mm: float | None)
+        -> Comparison``,
         :func:`monitor.pipeline.compare` imported at the first call.
 
     Examples
@@ -41,7 +43,9 @@ def pipeline_runner(
     True
     """
 
-    def run(base: Path, cur: Path, light: Light, px_per_mm: float | None) -> Comparison:
+    def run(
+        base: Path, cur: Path, light: Light | Literal["auto"], px_per_mm: float | None
+    ) -> Comparison:
         from monitor.pipeline import compare  # the algorithms load only when work is due
 
         return compare(base, cur, settings, light=light, px_per_mm=px_per_mm)

@@ -19,14 +19,21 @@ from monitor.cli._options import (
     JsonOption,
     LightAzimuthOption,
     LightElevationOption,
+    StrictLightOption,
     echo_json,
     fail,
     handled,
     progress_printer,
 )
-from monitor.config import Settings, load_settings
+from monitor.config import (
+    Settings,
+    check_elevation,
+    load_settings,
+    parse_light_azimuth,
+    settings_light,
+)
 from monitor.errors import MonitorError
-from monitor.results import Light
+from monitor.results import Light, LightUsed
 from monitor.runners import pipeline_runner, write_comparison
 from monitor.store import db, repository
 
@@ -62,22 +69,42 @@ def compare(
         Path | None, typer.Option(envvar="MONITOR_HOME", help="Data home (SLUG mode).")
     ] = None,
     as_json: JsonOption = False,
+    strict_light: StrictLightOption = False,
 ) -> None:
-    """Compare two scans (BASELINE CURRENT --out DIR) or an artwork's last two scans (SLUG)."""
+    """Compare two scans (BASELINE CURRENT --out DIR) or an artwork's last two scans (SLUG).
+
+    The lamp: ``--light-azimuth auto`` (the default) estimates it from the
+    registered pair; a given lamp is used and checked against the scans (a
+    disagreement is printed as a warning, recorded in regions.json, the store
+    and the report; ``--strict-light`` makes it an error). When the scans show
+    the lamp's axis but not which end, "auto" is refused with the two
+    candidate azimuths: the polarity of every region depends on it.
+    """
     with handled():
         settings = load_settings()
+        given_az = None if light_azimuth is None else parse_light_azimuth(
+            light_azimuth, "--light-azimuth")
+        if light_elevation is not None:
+            check_elevation(light_elevation, "--light-elevation")
         changes = {
             k: v
             for k, v in {
                 "method": method, "depth": depth, "device": device,
-                "light_azimuth": light_azimuth, "light_elevation": light_elevation,
+                "light_elevation": light_elevation,
+                "strict_light": True if strict_light else None,
             }.items()
             if v is not None
         }
+        if light_azimuth is not None:
+            changes["light_azimuth"] = "auto" if given_az is None else f"{given_az:g}"
         settings = settings.replace(**changes)
+        flag_light = (
+            None if given_az is None else Light(given_az, float(settings.light_elevation))
+        )
         if len(scans) == 1:
             raise typer.Exit(compare_stored(
-                scans[0], baseline, current, force, as_json, home, settings=settings
+                scans[0], baseline, current, force, as_json, home, settings=settings,
+                light=flag_light,
             ))
         if len(scans) != 2:
             raise MonitorError("give two image files (BASELINE CURRENT) or one artwork slug")
@@ -90,7 +117,7 @@ def compare(
             if not Path(path).exists():
                 raise MonitorError(f"no such file: {path}")
         bar, report = progress_printer()
-        light = Light(settings.light_azimuth, settings.light_elevation)
+        light = settings_light(settings) or "auto"
         if bar is not None:
             with bar:  # type: ignore[attr-defined]
                 result = run_compare(scans[0], scans[1], settings, light=light,
@@ -98,6 +125,7 @@ def compare(
         else:
             result = run_compare(scans[0], scans[1], settings, light=light, px_per_mm=px_per_mm)
         paths = write_outputs(result, out)
+    _warn_light(result.light_used)
     info = summary(result)
     info["outputs"] = {name: str(p) for name, p in paths.items()}
     if as_json:
@@ -114,7 +142,24 @@ def compare(
             f"  #{r.id:<3} {r.polarity:<9} at ({r.centroid[0]:.0f}, {r.centroid[1]:.0f}) "
             f"area {r.area_px:.0f} px  peak {r.peak:+.3g}  z {r.significance:.1f}"
         )
+    typer.echo(_light_line(result.light_used, result.light))
     typer.echo(f"outputs in {out}")
+
+
+def _warn_light(used: LightUsed | None) -> None:
+    """A given lamp the scans contradict: say so on stderr."""
+    for message in () if used is None else used.warnings:
+        typer.echo(f"warning: {message}", err=True)
+
+
+def _light_line(used: LightUsed | None, light: Light) -> str:
+    """One line: the lamp used and where it came from."""
+    if used is None:
+        return f"light: azimuth {light.azimuth_deg:.0f} deg, elevation {light.elevation_deg:.0f}"
+    unc = (f" +/- {used.azimuth_uncertainty_deg:.0f}"
+           if used.azimuth_uncertainty_deg is not None else "")
+    return (f"light: azimuth {light.azimuth_deg:.0f}{unc} deg ({used.source}), elevation "
+            f"{light.elevation_deg:.0f} deg ({used.elevation_source})")
 
 
 def compare_stored(
@@ -126,6 +171,7 @@ def compare_stored(
     home: Path | None,
     *,
     settings: Settings | None = None,
+    light: Light | None = None,
 ) -> int:
     """``monitor compare SLUG``: compare two stored scans (default newest vs previous) and store.
 
@@ -143,6 +189,8 @@ def compare_stored(
         Data home (None: ``MONITOR_HOME`` / settings).
     settings
         Comparison settings (the caller's, with CLI overrides); loaded when None.
+    light
+        A lamp given by flag: it applies to this comparison and is recorded.
 
     Returns
     -------
@@ -161,8 +209,11 @@ def compare_stored(
             baseline=baseline,
             current=current,
             force=force,
+            light=light,
         )
         detail = repository.comparison_detail(store, stored.id)
+        if detail.light_disagrees and detail.light_message:
+            typer.echo(f"warning: {detail.light_message}", err=True)
     except MonitorError as exc:
         fail(str(exc))
         return 1
@@ -187,6 +238,7 @@ def compare_stored(
                 "matches": detail.n_matches,
             },
             "regions": [r.to_dict() for r in detail.regions],
+            "light": detail.to_dict()["light"],
             "artifacts": {k: str(v) for k, v in detail.artifacts.items()},
         }
         echo_json(out)
@@ -197,6 +249,9 @@ def compare_stored(
         f"{detail.current.id}; {len(detail.regions)} region(s): {counts['bulge']} bulge, "
         f"{counts['recession']} recession; registration RMSE {detail.rmse_px:.2f} px"
     )
+    unc = "" if detail.light_uncertainty is None else f" +/- {detail.light_uncertainty:.0f}"
+    typer.echo(f"light: azimuth {detail.light.azimuth_deg:.0f}{unc} deg "
+               f"({detail.light_source or 'not recorded'})")
     for r in detail.regions:
         area = f"{r.area_mm2:.3g} mm2" if r.area_mm2 is not None else f"{r.area_px:.0f} px"
         typer.echo(

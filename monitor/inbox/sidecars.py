@@ -81,4 +81,4 @@ def read_sidecar(path: Path) -> ScanMeta:
         if not isinstance(value, str):
             raise MonitorError(f"sidecar {path.name}: {key} must be text, got {value!r}")
         values[key] = value
-    return ScanMeta(**values)
+    return ScanMeta(**values, light_source="sidecar")

@@ -60,6 +60,7 @@ class ScanMeta:
     camera: str | None = None
     operator: str | None = None
     notes: str | None = None
+    light_source: str = "ingest"  # "sidecar" when read from the inbox's sidecar file
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class ScanInfo:
     camera: str | None
     operator: str | None
     notes: str | None
+    light_source: str | None = None  # "ingest" / "sidecar"; None: no light recorded
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict (times in ISO 8601, path as a string)."""
@@ -197,6 +199,13 @@ class ComparisonDetail:
     changed_area_mm2: float | None
     timings: tuple[dict[str, Any], ...]
     artifacts: dict[str, Path] = field(default_factory=dict)
+    # where the lamp came from (given, sidecar, ingest, estimated, default; None
+    # before migration 0003 filled it), the estimate's uncertainty, whether the
+    # scans disagreed with a claimed lamp (None: not checked) and the message
+    light_source: str | None = None
+    light_uncertainty: float | None = None
+    light_disagrees: bool | None = None
+    light_message: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict."""
@@ -210,7 +219,15 @@ class ComparisonDetail:
         out["artwork"] = self.artwork.to_dict()
         out["baseline"] = self.baseline.to_dict()
         out["current"] = self.current.to_dict()
-        out["light"] = asdict(self.light)
+        out["light"] = {
+            **asdict(self.light),
+            "source": self.light_source,
+            "azimuth_uncertainty_deg": self.light_uncertainty,
+            "disagrees": self.light_disagrees,
+            "message": self.light_message,
+        }
+        for name in ("light_source", "light_uncertainty", "light_disagrees", "light_message"):
+            out.pop(name, None)
         out["regions"] = [r.to_dict() for r in self.regions]
         out["artifacts"] = {k: str(v) for k, v in self.artifacts.items()}
         return out
@@ -313,6 +330,7 @@ def _scan_info(scan: Scan, home: Path) -> ScanInfo:
         camera=scan.camera,
         operator=scan.operator,
         notes=scan.notes,
+        light_source=scan.light_source,
     )
 
 

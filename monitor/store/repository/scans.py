@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from monitor.config import check_elevation, parse_light_azimuth
 from monitor.errors import MonitorError
 from monitor.results import ImageData
 from monitor.store.db import Store
@@ -29,7 +30,6 @@ from monitor.store.repository.records import (
     ReaderFn,
     ScanInfo,
     ScanMeta,
-    _angle,
     _db_error,
     _exif_time,
     _get_artwork,
@@ -84,8 +84,19 @@ def ingest_scan(
     if not image.is_file():
         raise MonitorError(f"no such image file: {image}")
     px_per_mm = _positive("px_per_mm", meta.px_per_mm)
-    azimuth = _angle("light azimuth", meta.light_azimuth, -360.0, 360.0)
-    elevation = _angle("light elevation", meta.light_elevation, 0.0, 90.0)
+    where = "sidecar light" if meta.light_source == "sidecar" else "light"
+    azimuth = (
+        None
+        if meta.light_azimuth is None
+        else parse_light_azimuth(meta.light_azimuth, f"{where} azimuth")
+    )
+    elevation = (
+        None
+        if meta.light_elevation is None
+        else check_elevation(meta.light_elevation, f"{where} elevation")
+    )
+    if meta.light_source not in ("ingest", "sidecar"):
+        raise MonitorError(f"scan light source must be ingest or sidecar: {meta.light_source!r}")
     camera = _optional_text("camera", meta.camera, 200)
     operator = _optional_text("operator", meta.operator, 200)
     notes = _optional_text("notes", meta.notes, 100_000)
@@ -128,6 +139,8 @@ def ingest_scan(
                     px_per_mm=px_per_mm,
                     light_azimuth=azimuth,
                     light_elevation=elevation,
+                    light_source=None if azimuth is None and elevation is None
+                    else meta.light_source,
                     camera=camera,
                     operator=operator,
                     notes=notes,
