@@ -8,13 +8,18 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils fonts-dejavu-core \
   chromium chromium-driver npm
+# PostgreSQL: the server the test suite starts for itself (tests/pg.py: initdb in a
+# temporary folder, pg_ctl on a free local port, stopped at the end). Optional:
+# without it (not root, no apt) the PostgreSQL half of the tests skips, saying why.
+PG_PACKAGES := postgresql
 # the web viewer (monitor serve): OpenSeadragon from npm, copied into a git-ignored static folder
 WEB := monitor/web
 OSD_VENDOR := $(WEB)/static/vendor/openseadragon/openseadragon.min.js
 DEMO_OUT ?= demo_out
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo serve-demo test install web-assets system-deps sample bench bench-speed lint clean
+.PHONY: demo serve-demo test install web-assets system-deps pg-deps sample bench bench-speed \
+  bench-campaign lint clean
 
 install: $(STAMP) web-assets
 
@@ -36,6 +41,21 @@ system-deps:
 	    echo "missing system packages:$$missing (install them with apt-get as root)" >&2; exit 1; fi; \
 	  echo "installing system packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# Installs the PostgreSQL server when it is missing and we may (root + apt); never fails.
+pg-deps:
+	@missing=""; for p in $(PG_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing PostgreSQL for the test suite:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) \
+	      || echo "could not install$$missing: the PostgreSQL tests will skip" >&2; \
+	    if command -v pg_lsclusters >/dev/null; then pg_lsclusters -h 2>/dev/null | while read -r ver name _; do \
+	      pg_ctlcluster "$$ver" "$$name" stop >/dev/null 2>&1 || true; done; fi; \
+	  else \
+	    echo "PostgreSQL server not installed (needs root + apt-get):$$missing; the PostgreSQL tests will skip" >&2; \
+	  fi; \
 	fi
 
 $(STAMP): pyproject.toml constraints.txt | system-deps
@@ -76,7 +96,10 @@ demo: $(STAMP) sample
 serve-demo: install
 	$(PY) -m monitor.web --home $(DEMO_OUT)/home
 
-test: $(STAMP) web-assets
+# Runs the store, migration, history, inbox and campaign tests on SQLite and on a
+# throwaway PostgreSQL server; once the server is installed its absence is a failure.
+test: $(STAMP) web-assets pg-deps
+	@if dpkg -s postgresql >/dev/null 2>&1 || command -v initdb >/dev/null; then export MONITOR_REQUIRE_POSTGRES=1; fi; \
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q
 
 lint: $(STAMP)
@@ -88,6 +111,9 @@ bench: $(STAMP)
 
 bench-speed: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) bench/stages.py --docs docs
+
+bench-campaign: $(STAMP) pg-deps
+	OMP_NUM_THREADS=1 $(PY) bench/campaign.py --docs docs
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache $(WEB)/node_modules $(WEB)/static/vendor

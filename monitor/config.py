@@ -4,6 +4,12 @@ The TOML file is ``$MONITOR_CONFIG`` if set, else ``monitor.toml`` in the
 current directory, else ``~/.config/monitor/config.toml``. Keys are the field
 names of :class:`Settings`; an environment variable is the upper-cased field
 name prefixed with ``MONITOR_`` (``MONITOR_LIGHT_AZIMUTH=90``).
+
+Every value is checked where it enters (TOML, environment, CLI flag through
+:meth:`Settings.replace`): its type, and its range (:func:`check_setting`);
+an error is one line that names the key and where it came from. The light's
+direction is checked by :func:`validate_light` alone, which the ingest
+flags, the inbox sidecars and the stored scans use as well.
 """
 
 from __future__ import annotations
@@ -11,10 +17,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from monitor.errors import MonitorError
 from monitor.results import Light
@@ -57,21 +65,237 @@ class Settings:
     alert_min_significance: float = 0.0  # alert when a region's significance reaches this
 
     def __post_init__(self) -> None:
-        parse_light_azimuth(self.light_azimuth, "light_azimuth")
-        check_elevation(self.light_elevation, "light_elevation")
+        check_setting("light_azimuth", self.light_azimuth)
+        check_setting("light_elevation", self.light_elevation)
 
-    def replace(self, **changes: object) -> Settings:
-        unknown = set(changes) - {f.name for f in fields(self)}
+    def replace(self, *, source: str = "flag", **changes: object) -> Settings:
+        """A copy with ``changes`` applied, each checked (type and range) first.
+
+        Parameters
+        ----------
+        source
+            Where the values come from, for the error message: ``"flag"``
+            names the key as its CLI flag (``--light-elevation``).
+        **changes
+            Field name -> new value.
+
+        Returns
+        -------
+        Settings
+            The new settings.
+
+        Examples
+        --------
+        >>> Settings().replace(light_elevation=20.0).light_elevation
+        20.0
+        >>> Settings().replace(light_elevation=-30.0)
+        Traceback (most recent call last):
+        ...
+        monitor.errors.MonitorError: --light-elevation = -30.0 (flag): must be above 0 and \
+below 90 degrees
+        """
+        kinds = _kinds()
+        unknown = set(changes) - set(kinds)
         if unknown:
             raise MonitorError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        checked = {}
+        for name, value in changes.items():
+            label = f"--{name.replace('_', '-')}" if source == "flag" else name
+            checked[name] = check_setting(
+                name, _coerce(label, value, kinds[name], source), source, label=label
+            )
+        return dataclasses.replace(self, **checked)  # type: ignore[arg-type]
 
 
-def parse_light_azimuth(value: object, where: str = "light azimuth") -> float | None:
+def _kinds() -> dict[str, type]:
+    return {f.name: type(f.default) for f in fields(Settings)}
+
+
+def _where(label: str, value: object, source: str) -> str:
+    shown = repr(value) if isinstance(value, str) else str(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{label} = {shown} ({source})" if source else f"{label} = {shown}"
+
+
+def _coerce(label: str, value: object, kind: type, source: str = "") -> object:
+    """``value`` as ``kind``; strings (environment) are parsed, other types must match."""
+    problem = f"{_where(label, value, source)}: not a{'n' if kind is int else ''} "
+    problem += {bool: "boolean", int: "integer", float: "number", str: "text"}.get(
+        kind, kind.__name__
+    )
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off", ""}:
+            return False
+        raise MonitorError(problem)
+    if kind is str:
+        if label.lower().replace("-", "_").endswith("light_azimuth") and isinstance(
+            value, int | float
+        ) and not isinstance(value, bool):
+            return f"{value:g}"  # a number of degrees (TOML 90, a flag's float)
+        if not isinstance(value, str):
+            raise MonitorError(problem)
+        return value
+    if isinstance(value, bool):  # a TOML true is not a number
+        raise MonitorError(problem)
+    try:
+        if kind is int:
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise ValueError(value)
+                return int(value)
+            return int(str(value).strip()) if isinstance(value, str) else int(value)  # type: ignore[call-overload]
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise MonitorError(problem) from exc
+
+
+# --------------------------------------------------------------------------- ranges
+
+#: Light azimuth, degrees: [0, 360) (0 = from the right, counter-clockwise).
+AZIMUTH_RANGE = (0.0, 360.0)
+#: Light elevation above the picture plane, degrees: open interval (0, 90).
+ELEVATION_RANGE = (0.0, 90.0)
+
+
+def validate_light(
+    azimuth: float | str | None = None,
+    elevation: float | str | None = None,
+    *,
+    source: str = "",
+    names: tuple[str, str] = ("light_azimuth", "light_elevation"),
+) -> tuple[float | None, float | None]:
+    """Check a light direction; the one place its ranges are decided.
+
+    Parameters
+    ----------
+    azimuth
+        Degrees in [0, 360), or None (not given). Text is parsed as a number.
+    elevation
+        Degrees above the picture plane, strictly between 0 and 90 (0 grazes,
+        a negative one would invert every polarity, 90 casts no shading), or None.
+    source
+        Where the values came from (``flag``, ``environment``, a file name), for
+        the message.
+    names
+        How to call the two values in the message (a key, a flag, a field).
+
+    Returns
+    -------
+    tuple
+        (azimuth, elevation) as floats (None stays None).
+
+    Examples
+    --------
+    >>> validate_light(90, "25")
+    (90.0, 25.0)
+    >>> validate_light(float("nan"), None, source="flag", names=("--light-azimuth", ""))
+    Traceback (most recent call last):
+    ...
+    monitor.errors.MonitorError: --light-azimuth = nan (flag): must be a number from 0 up to \
+(not including) 360 degrees
+    """
+    # "auto" (estimate the lamp) is the one keyword: see parse_light_azimuth
+    out: list[float | None] = []
+    for value, name, ok, words in (
+        (azimuth, names[0], lambda v: AZIMUTH_RANGE[0] <= v < AZIMUTH_RANGE[1],
+         f"a number from {AZIMUTH_RANGE[0]:g} up to (not including) {AZIMUTH_RANGE[1]:g} degrees"),
+        (elevation, names[1], lambda v: ELEVATION_RANGE[0] < v < ELEVATION_RANGE[1],
+         f"above {ELEVATION_RANGE[0]:g} and below {ELEVATION_RANGE[1]:g} degrees"),
+    ):
+        if value is None:
+            out.append(None)
+            continue
+        try:
+            number = float(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError, OverflowError):
+            number = math.nan
+        if isinstance(value, bool) or not math.isfinite(number) or not ok(number):
+            raise MonitorError(f"{_where(name, value, source)}: must be {words}")
+        out.append(number)
+    return out[0], out[1]
+
+
+def _at_least(low: float) -> Callable[[float], str | None]:
+    return lambda v: None if v >= low else f"must be at least {low:g}"
+
+
+def _between(low: float, high: float) -> Callable[[float], str | None]:
+    return lambda v: None if low < v < high else f"must be above {low:g} and below {high:g}"
+
+
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,2})?")
+_RULES: dict[str, Callable[[Any], str | None]] = {
+    "max_pixels": _at_least(1),
+    "registration_max_px": _at_least(64),
+    "registration_min_inliers": _at_least(4),
+    "residual_grid": lambda v: None if v == 0 or 3 <= v <= 64 else "must be 0 (off) or 3..64",
+    "analysis_max_px": _at_least(32),
+    "device": lambda v: None if _DEVICE.fullmatch(v) else "must be auto, cpu, mps, cuda or cuda:N",
+    "significance_z": _between(0.0, 1e6),
+    "min_region_frac": _between(0.0, 1.0),
+    "inbox_settle_s": _at_least(0.0),
+    "lock_wait_s": _at_least(0.0),
+    "busy_timeout_s": _at_least(0.0),
+    "alert_min_significance": _at_least(0.0),
+}
+
+
+def check_setting(name: str, value: Any, source: str = "", *, label: str | None = None) -> Any:
+    """Check one setting's value against its range; return it unchanged.
+
+    Parameters
+    ----------
+    name
+        Field of :class:`Settings`.
+    value
+        Its value, already of the field's type.
+    source
+        Where it came from, for the message (``flag``, ``environment``, a file).
+    label
+        How to call it in the message (default ``name``).
+
+    Returns
+    -------
+    object
+        ``value``.
+
+    Examples
+    --------
+    >>> check_setting("residual_grid", 6)
+    6
+    >>> check_setting("busy_timeout_s", -1.0, "environment", label="MONITOR_BUSY_TIMEOUT_S")
+    Traceback (most recent call last):
+    ...
+    monitor.errors.MonitorError: MONITOR_BUSY_TIMEOUT_S = -1.0 (environment): must be at least 0
+    """
+    label = label or name
+    if name == "light_azimuth" and isinstance(value, str) and value.strip().lower() == "auto":
+        return value
+    if name in ("light_azimuth", "light_elevation"):
+        names = (label, label)
+        pair = (value, None) if name == "light_azimuth" else (None, value)
+        validate_light(*pair, source=source, names=names)
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise MonitorError(f"{_where(label, value, source)}: must be a finite number")
+    rule = _RULES.get(name)
+    problem = rule(value) if rule is not None else None
+    if problem:
+        raise MonitorError(f"{_where(label, value, source)}: {problem}")
+    return value
+
+
+def parse_light_azimuth(value: object, where: str = "light azimuth", source: str = ""
+                        ) -> float | None:
     """``"auto"`` -> None (estimate from the scans); a number -> degrees in [0, 360).
 
-    Every entry (CLI flag, config file, ``MONITOR_LIGHT_AZIMUTH``, sidecar,
-    ingest) goes through this one check.
+    The azimuth's range is :func:`validate_light`'s; this adds the keyword.
 
     Raises
     ------
@@ -87,23 +311,21 @@ def parse_light_azimuth(value: object, where: str = "light azimuth") -> float | 
     >>> parse_light_azimuth(400)
     Traceback (most recent call last):
     ...
-    monitor.errors.MonitorError: light azimuth must be 'auto' or degrees in [0, 360), got 400
+    monitor.errors.MonitorError: light azimuth = 400: must be 'auto' or a number from 0 up to \
+(not including) 360 degrees
     """
     if isinstance(value, str) and value.strip().lower() == "auto":
         return None
     try:
-        az = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise MonitorError(
-            f"{where} must be 'auto' or degrees in [0, 360), got {value!r}"
-        ) from None
-    if not (math.isfinite(az) and 0.0 <= az < 360.0):
-        raise MonitorError(f"{where} must be 'auto' or degrees in [0, 360), got {value}")
+        az, _ = validate_light(value, None, source=source, names=(where, ""))  # type: ignore[arg-type]
+    except MonitorError as exc:
+        raise MonitorError(str(exc).replace(": must be a number", ": must be 'auto' or a number")
+                           ) from None
     return az
 
 
-def check_elevation(value: object, where: str = "light elevation") -> float:
-    """A lamp elevation in degrees, strictly between 0 and 90.
+def check_elevation(value: object, where: str = "light elevation", source: str = "") -> float:
+    """A lamp elevation in degrees, strictly between 0 and 90 (:func:`validate_light`).
 
     Examples
     --------
@@ -112,14 +334,10 @@ def check_elevation(value: object, where: str = "light elevation") -> float:
     >>> check_elevation(90)
     Traceback (most recent call last):
     ...
-    monitor.errors.MonitorError: light elevation must be degrees in (0, 90), got 90
+    monitor.errors.MonitorError: light elevation = 90: must be above 0 and below 90 degrees
     """
-    try:
-        el = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise MonitorError(f"{where} must be degrees in (0, 90), got {value!r}") from None
-    if not (math.isfinite(el) and 0.0 < el < 90.0):
-        raise MonitorError(f"{where} must be degrees in (0, 90), got {value}")
+    _, el = validate_light(None, value, source=source, names=("", where))  # type: ignore[arg-type]
+    assert el is not None
     return el
 
 
@@ -135,20 +353,6 @@ def settings_light(settings: Settings) -> Light | None:
     """
     az = parse_light_azimuth(settings.light_azimuth, "light_azimuth")
     return None if az is None else Light(az, float(settings.light_elevation))
-
-
-def _coerce(name: str, value: object, kind: type) -> object:
-    if name.lower().endswith("light_azimuth"):
-        az = parse_light_azimuth(value, name)
-        return "auto" if az is None else f"{az:g}"
-    if name.lower().endswith("light_elevation"):
-        return check_elevation(value, name)
-    try:
-        if kind is bool:
-            return str(value).lower() in {"1", "true", "yes", "on"}
-        return kind(value)
-    except (TypeError, ValueError) as exc:
-        raise MonitorError(f"setting {name}: cannot read {value!r} as {kind.__name__}") from exc
 
 
 def _config_path(environ: Mapping[str, str]) -> Path | None:
@@ -168,7 +372,7 @@ def load_settings(
 ) -> Settings:
     """Build :class:`Settings` from defaults, the TOML file and the environment."""
     environ = os.environ if environ is None else environ
-    kinds = {f.name: type(f.default) for f in fields(Settings)}
+    kinds = _kinds()
     values: dict[str, object] = {}
     path = config_file or _config_path(environ)
     if path is not None:
@@ -179,9 +383,11 @@ def load_settings(
         for key, value in data.items():
             if key not in kinds:
                 raise MonitorError(f"config file {path}: unknown key {key!r}")
-            values[key] = _coerce(key, value, kinds[key])
+            where = f"config file {path}"
+            values[key] = check_setting(key, _coerce(key, value, kinds[key], where), where)
     for name, kind in kinds.items():
         env_name = f"MONITOR_{name.upper()}"
         if env_name in environ:
-            values[name] = _coerce(env_name, environ[env_name], kind)
+            value = _coerce(env_name, environ[env_name], kind, "environment")
+            values[name] = check_setting(name, value, "environment", label=env_name)
     return Settings(**values)  # type: ignore[arg-type]

@@ -777,7 +777,8 @@ def check_light_values(azimuth_deg: float, elevation_deg: float, where: str = "l
     >>> check_light_values(400.0, 30.0)
     Traceback (most recent call last):
     ...
-    monitor.errors.MonitorError: light azimuth must be 'auto' or degrees in [0, 360), got 400.0
+    monitor.errors.MonitorError: light azimuth = 400.0: must be 'auto' or a number from 0 up to \
+(not including) 360 degrees
     """
     parse_light_azimuth(float(azimuth_deg), f"{where} azimuth")
     check_elevation(float(elevation_deg), f"{where} elevation")

@@ -28,7 +28,7 @@ from monitor.change.methods import METHODS, depth_change, photometric_change
 from monitor.config import Settings, settings_light
 from monitor.depth.base import get_estimator, select_device
 from monitor.errors import MonitorError
-from monitor.io import analysis_scale, downsample, read_image, to_linear, write_float_tiff
+from monitor.io import analysis_scale, downsample, read_scan, to_linear, write_float_tiff
 from monitor.light import (
     check_light_values,
     estimate_pair_light,
@@ -143,8 +143,8 @@ def compare(
     stages = _Stages(progress, ("read", "register", "resample", "light", "change", "regions"))
 
     with stages.stage("read"):
-        base_img = read_image(baseline, max_pixels=settings.max_pixels)
-        cur_img = read_image(current, max_pixels=settings.max_pixels)
+        base_img = read_scan(baseline, max_pixels=settings.max_pixels)
+        cur_img = read_scan(current, max_pixels=settings.max_pixels)
     with stages.stage("register"):
         reg = register(
             base_img.pixels,
@@ -305,12 +305,60 @@ def _light_summary(comparison: Comparison) -> dict[str, object]:
     }
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def clean_stale_outputs(out: Path) -> list[Path]:
+    """Remove temporary folders beside ``out`` left by runs that died (kill -9, power loss).
+
+    A run's temporary folder is named ``.<out>.tmp-<pid>-<random>``; only
+    those whose process no longer exists are removed, so another run writing
+    to the same folder right now keeps its own.
+
+    Parameters
+    ----------
+    out
+        The output folder.
+
+    Returns
+    -------
+    list of Path
+        The folders removed.
+
+    Examples
+    --------
+    >>> clean_stale_outputs(Path("/nonexistent/out"))
+    []
+    """
+    removed = []
+    try:
+        siblings = list(out.parent.glob(f".{out.name}.tmp-*-*"))
+    except OSError:
+        return []
+    for path in siblings:
+        pid_text = path.name[len(f".{out.name}.tmp-"):].split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _pid_alive(int(pid_text)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path]:
     """Write the comparison's files into ``out_dir`` atomically.
 
     Files are written into a temporary folder beside ``out_dir`` and moved in
     only when all of them exist, so a failure leaves ``out_dir`` without
-    partial outputs. Existing files of the same names are replaced.
+    partial outputs. Existing files of the same names are replaced. The
+    temporary folder carries this process's id; leftovers of runs that died
+    are removed first (:func:`clean_stale_outputs`).
 
     Returns
     -------
@@ -319,7 +367,8 @@ def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path
     """
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    clean_stale_outputs(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     try:
         (tmp / "regions.json").write_text(json.dumps(summary(comparison), indent=2) + "\n")
         reg_dict = registration_to_dict(comparison.registration)

@@ -391,3 +391,64 @@ class LightUsed:
             "current_estimate": est(self.current_estimate),
             "warnings": list(self.warnings),
         }
+
+
+@dataclass(frozen=True)
+class Capture:
+    """A multi-light capture: one camera, one lamp per image (RTI / photometric stereo).
+
+    ``paths`` are the image files in the order of the light file; ``lights`` is
+    N x 3 float64, unit vectors pointing *at* each lamp in ``monitor``'s frame
+    (x right, y down, z towards the viewer, see :meth:`Light.vector`).
+    ``source`` is the light file that was read (``.lp`` or ``.csv``).
+    """
+
+    paths: tuple[str, ...]
+    lights: np.ndarray = field(repr=False)
+    source: str
+    size: tuple[int, int]  # (width, height) shared by every image
+
+    @property
+    def n_lights(self) -> int:
+        return len(self.paths)
+
+
+@dataclass(frozen=True)
+class NormalMap:
+    """Per-pixel photometric stereo: albedo, unit normals, confidence, outlier counts.
+
+    ``normals`` is H x W x 3 float32 (x right, y down, z towards the viewer,
+    ``n_z > 0``); ``albedo`` H x W (grey) or H x W x 3 float32, linear, relative to
+    the lamps' common intensity; ``confidence`` H x W float32 in [0, 1] (0 = could
+    not tell: fewer than 3 usable lamps or an ill-conditioned set); ``n_used`` the
+    lamps kept at each pixel, ``n_shadow`` / ``n_highlight`` those rejected as
+    shadow (too dark or facing away) and highlight (too bright for the Lambertian
+    fit); ``residual`` the RMS relative residual of the kept lamps.
+    """
+
+    normals: np.ndarray = field(repr=False)
+    albedo: np.ndarray = field(repr=False)
+    confidence: np.ndarray = field(repr=False)
+    n_used: np.ndarray = field(repr=False)
+    n_shadow: np.ndarray = field(repr=False)
+    n_highlight: np.ndarray = field(repr=False)
+    residual: np.ndarray = field(repr=False)
+    lights: np.ndarray = field(repr=False)
+    device: str = "cpu"
+
+    def gradients(self) -> tuple[np.ndarray, np.ndarray]:
+        """Surface slopes ``(dh/dx, dh/dy)`` (x right, y down), from ``-n_x/n_z, -n_y/n_z``."""
+        nz = np.maximum(self.normals[..., 2], 1e-3)
+        return -self.normals[..., 0] / nz, -self.normals[..., 1] / nz
+
+
+@dataclass(frozen=True)
+class Topography:
+    """One scan's relief: height, normals and the files written for it."""
+
+    height: np.ndarray = field(repr=False)  # H x W float32, pixel-pitch units
+    normal_map: NormalMap
+    files: dict[str, str]
+    n_lights: int
+    n_vertices: int
+    px_per_mm: float | None = None

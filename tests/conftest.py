@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pg import db_backend, db_settings, db_url, pg_server  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,8 @@
-"""CLI of the artwork history: init, artwork, ingest, compare SLUG, history, report, db."""
+"""CLI of the artwork history: init, artwork, ingest, compare SLUG, history, report, db.
+
+Tests that take ``db_settings`` run on SQLite and on PostgreSQL (the commands
+find the server through ``MONITOR_DATABASE_URL``, which the fixture sets).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from typer.testing import CliRunner
 
 from monitor import cli
 from monitor.cli import history as cli_history
+from monitor.config import Settings
 
 runner = CliRunner()
 
@@ -46,11 +51,12 @@ def test_commands_need_an_initialised_home(tmp_path: Path) -> None:
     assert err.startswith("error: ") and "monitor init" in err and err.count("\n") == 1
 
 
-def test_init_add_ingest_history(tmp_path: Path) -> None:
+def test_init_add_ingest_history(tmp_path: Path, db_settings: Settings, db_backend: str
+                                 ) -> None:
     home = tmp_path / "h"
     info = ok_json(home, "init")
     assert info["revision"] == ok_json(home, "db", "current")["head"]
-    assert (home / "monitor.db").is_file()
+    assert (home / "monitor.db").is_file() == (db_backend == "sqlite")
     added = ok_json(home, "artwork", "add", "w1", "--title", "Work", "--width-mm", "300")
     assert added["width_mm"] == 300.0
     img = write_image(tmp_path / "a.png", 1)
@@ -93,7 +99,7 @@ def test_bad_slugs_are_refused_everywhere(tmp_path: Path, slug: str) -> None:
     assert code == 1 and "invalid artwork slug" in err
 
 
-def test_report_target_checks(tmp_path: Path) -> None:
+def test_report_target_checks(tmp_path: Path, db_settings: Settings) -> None:
     home = tmp_path / "h"
     ok_json(home, "init")
     code, _out, err = invoke(home, "report", "night-watch", "-o", str(tmp_path / "r.pdf"))
@@ -103,7 +109,7 @@ def test_report_target_checks(tmp_path: Path) -> None:
     assert code == 1 and "no comparison yet" in err
 
 
-def test_db_downgrade_blocks_use_until_upgrade(tmp_path: Path) -> None:
+def test_db_downgrade_blocks_use_until_upgrade(tmp_path: Path, db_settings: Settings) -> None:
     home = tmp_path / "h"
     head = ok_json(home, "init")["revision"]
     ok_json(home, "artwork", "add", "w", "--title", "Kept")
@@ -131,7 +137,8 @@ def _inside(point: list[float], bbox: list[float], margin: float = 0.0) -> bool:
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext (poppler-utils)")
-def test_end_to_end_on_the_sample_pair(tmp_path: Path, sample: Path) -> None:
+def test_end_to_end_on_the_sample_pair(tmp_path: Path, sample: Path, db_settings: Settings
+                                       ) -> None:
     home = tmp_path / "home"
     truth = json.loads((sample / "truth.json").read_text())
     ok_json(home, "init")

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from monitor import inbox, synth
 from monitor.cli import inbox as cli_inbox
+from monitor.config import Settings
 from monitor.store import db, repository
 from monitor.store.models import ComparisonRecord, RegionRecord, Scan
 
@@ -67,10 +68,14 @@ def pair() -> synth.SynthPair:
 
 
 @pytest.fixture
-def setup(tmp_path: Path, pair: synth.SynthPair) -> dict[str, Path]:
-    """A home with artwork 'a' and its first scan stored; the next scan waits in the inbox."""
+def setup(tmp_path: Path, pair: synth.SynthPair, db_settings: Settings) -> dict[str, Path]:
+    """A home with artwork 'a' and its first scan stored; the next scan waits in the inbox.
+
+    On SQLite (the home's monitor.db) and on PostgreSQL (``MONITOR_DATABASE_URL``,
+    which the commands and their child processes read).
+    """
     home = tmp_path / "home"
-    store = db.init_home(home)
+    store = db.init_home(home, db_settings)
     repository.add_artwork(store, "a", "Work a")
     first = tmp_path / "first.png"
     cv2.imwrite(str(first), cv2.cvtColor(pair.baseline, cv2.COLOR_RGB2BGR))
@@ -119,8 +124,13 @@ def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 60.0) -> 
         time.sleep(0.05)
 
 
+def env_settings() -> Settings:
+    """The database the commands use: MONITOR_DATABASE_URL (set for PostgreSQL) or the home's."""
+    return Settings(database_url=os.environ.get("MONITOR_DATABASE_URL", ""))
+
+
 def rows(home: Path) -> dict[str, int]:
-    store = db.open_store(home)
+    store = db.open_store(home, env_settings())
     try:
         with Session(store.engine) as session:
             return {m.__tablename__: session.scalar(select(func.count()).select_from(m)) or 0
@@ -131,7 +141,7 @@ def rows(home: Path) -> dict[str, int]:
 
 def store_is_consistent(home: Path) -> bool:
     """Every file a row names exists and every stored object is named by a row."""
-    store = db.open_store(home)
+    store = db.open_store(home, env_settings())
     try:
         with Session(store.engine) as session:
             refs = set(session.scalars(select(Scan.stored_path)))

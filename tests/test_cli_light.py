@@ -66,13 +66,13 @@ def _refused(result, out: Path, needle: str) -> None:
 @pytest.mark.parametrize(
     ("flag", "value", "needle"),
     [
-        ("--light-azimuth", "400", "[0, 360)"),
-        ("--light-azimuth", "360", "[0, 360)"),
-        ("--light-azimuth", "-10", "[0, 360)"),
-        ("--light-azimuth", "north", "'auto' or degrees"),
-        ("--light-azimuth", "nan", "[0, 360)"),
-        ("--light-elevation", "90", "(0, 90)"),
-        ("--light-elevation", "0", "(0, 90)"),
+        ("--light-azimuth", "400", "not including) 360"),
+        ("--light-azimuth", "360", "not including) 360"),
+        ("--light-azimuth", "-10", "not including) 360"),
+        ("--light-azimuth", "north", "'auto' or a number"),
+        ("--light-azimuth", "nan", "not including) 360"),
+        ("--light-elevation", "90", "below 90"),
+        ("--light-elevation", "0", "below 90"),
     ],
 )
 def test_light_flags_out_of_range_are_refused(
@@ -211,4 +211,4 @@ def test_ingest_refuses_an_azimuth_out_of_range(pair: Path, tmp_path: Path) -> N
     _json(home, "init")
     _json(home, "artwork", "add", "w", "--title", "Work")
     code, _out, err = _invoke(home, "ingest", "w", str(pair / "a.png"), "--light-azimuth", "-90")
-    assert code == 1 and "[0, 360)" in err
+    assert code == 1 and "not including) 360" in err

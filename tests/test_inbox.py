@@ -27,6 +27,13 @@ from monitor.store.models import ComparisonRecord, RegionRecord, Scan
 SETTINGS = Settings(inbox_settle_s=0.0)
 
 
+@pytest.fixture(autouse=True)
+def _backend(db_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test of this module on SQLite (the home's monitor.db) and on PostgreSQL."""
+    monkeypatch.setattr(sys.modules[__name__], "SETTINGS",
+                        SETTINGS.replace(database_url=db_settings.database_url))
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -53,7 +60,7 @@ def drop(folder: Path, name: str, rgb_or_seed: np.ndarray | int, **sidecar: obje
 
 
 def new_home(tmp_path: Path, *slugs: str) -> db.Store:
-    store = db.init_home(tmp_path / "home")
+    store = db.init_home(tmp_path / "home", SETTINGS)
     for slug in slugs:
         repository.add_artwork(store, slug, f"Work {slug}")
     return store
@@ -87,9 +94,11 @@ def fake_run(bad: set[str], calls: list[tuple[str, str]], significance: float = 
 
 
 def fake_pass(store: db.Store, box: Path, tmp_path: Path,
-              run: Callable[..., Comparison], settings: Settings = SETTINGS) -> inbox.RunSummary:
+              run: Callable[..., Comparison], settings: Settings | None = None
+              ) -> inbox.RunSummary:
     """A pass with a stand-in comparison and output writer (reports are real)."""
-    return inbox.process_inbox(store, box, tmp_path / "rep", settings, run=run, write=fake_write)
+    return inbox.process_inbox(store, box, tmp_path / "rep", settings or SETTINGS, run=run,
+                               write=fake_write)
 
 
 def sha(path: Path) -> str:

@@ -366,13 +366,19 @@ def test_pixel_limit_checked_from_header_before_decoding(tmp_path: Path) -> None
 
 def test_our_limit_not_pillows(tmp_path: Path) -> None:
     # 200 MP is above Pillow's own bomb limit (~179 MP) but below ours: Pillow's
-    # DecompressionBombError must not speak; the file is then found corrupt.
+    # DecompressionBombError must not speak; ours does (200 MP in a hundred bytes), and
+    # once that is satisfied (a file large enough per pixel) the file is found corrupt.
     (tmp_path / "big.png").write_bytes(_huge_png(20_000, 10_000))
     with pytest.raises(MonitorError) as info:
         mio.read_image(tmp_path / "big.png")
     msg = str(info.value)
-    assert "MP, above the limit" not in msg and "decompression bomb" not in msg.lower()
-    assert "truncated or corrupt PNG" in msg
+    assert "MP, above the limit" not in msg and "DOS attack" not in msg
+    assert "decompression bomb" in msg and "refusing to decode" in msg
+    padded = _huge_png(20_000, 10_000)
+    padded = padded[:-12] + _png_chunk(b"tEXt", b"pad\x00" + b"x" * 2_100_000) + padded[-12:]
+    (tmp_path / "big.png").write_bytes(padded)
+    with pytest.raises(MonitorError, match="truncated or corrupt PNG"):
+        mio.read_image(tmp_path / "big.png")
     with pytest.raises(MonitorError, match="200.0 MP, above the limit of 150 MP"):
         mio.read_image(tmp_path / "big.png", max_pixels=150_000_000)
 

@@ -220,7 +220,7 @@ def test_resolve_light_keeps_a_given_lamp_and_warns_or_refuses() -> None:
     assert wrong.warnings and "opposite" in wrong.warnings[0]
     with pytest.raises(MonitorError, match="strict-light"):
         resolve_light(Light(70.0, 25.0), "given", est, elevation_deg=30.0, strict=True)
-    with pytest.raises(MonitorError, match=r"\[0, 360\)"):
+    with pytest.raises(MonitorError, match=r"not including\) 360"):
         resolve_light(Light(400.0, 25.0), "given", est, elevation_deg=30.0)
     with pytest.raises(MonitorError, match="unknown light source"):
         resolve_light(None, "guess", est, elevation_deg=30.0)

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from test_store import fake_write, make_comparison, write_image
 
+from monitor.config import Settings
 from monitor.errors import MonitorError
 from monitor.store import db, repository
 from monitor.store.models import Base
@@ -49,8 +50,8 @@ def _common(a: dict[str, list[dict[str, object]]], b: dict[str, list[dict[str, o
     return out_a, out_b
 
 
-def test_upgrade_on_empty_database(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'empty.db'}"
+def test_upgrade_on_empty_database(db_url: str) -> None:
+    url = db_url
     engine = db.make_engine(url)
     assert db.current_revision(engine) is None
     assert db.upgrade(url) == db.head_revision()
@@ -64,8 +65,8 @@ def test_upgrade_on_empty_database(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_every_revision_steps_up_and_down(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'steps.db'}"
+def test_every_revision_steps_up_and_down(db_url: str) -> None:
+    url = db_url
     revisions = _revisions()
     assert len(revisions) >= 2
     for rev in revisions:
@@ -77,9 +78,11 @@ def test_every_revision_steps_up_and_down(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_downgrade_and_upgrade_keep_a_populated_database(tmp_path: Path) -> None:
+def test_downgrade_and_upgrade_keep_a_populated_database(
+    tmp_path: Path, db_settings: Settings
+) -> None:
     home = tmp_path / "home"
-    store = db.init_home(home)
+    store = db.init_home(home, db_settings)
     repository.add_artwork(store, "w", "Work <b>", artist="A. Painter", width_mm=10.0)
     for i, month in enumerate((1, 7)):
         repository.ingest_scan(
@@ -92,17 +95,17 @@ def test_downgrade_and_upgrade_keep_a_populated_database(tmp_path: Path) -> None
     before_rows = _dump(store.engine)
     before_detail = repository.comparison_detail(store, stored.id)
     before_history = repository.history(store, "w")
-    url = db.database_url(home)
+    url = db.database_url(home, db_settings)
 
     previous = _revisions()[-2]
     assert db.downgrade(url, "-1") == previous
     down, kept = _common(_dump(store.engine), before_rows)
     assert down == kept  # every column the older schema has keeps its data
     with pytest.raises(MonitorError, match="monitor db upgrade"):
-        db.open_store(home)
+        db.open_store(home, db_settings)
 
     assert db.upgrade(url) == db.head_revision()
-    reopened = db.open_store(home)
+    reopened = db.open_store(home, db_settings)
     after = _dump(reopened.engine)
     # 0003 adds the light's source: a downgrade drops it, the upgrade backfills
     # what the old schema used (no scan light recorded here: the built-in default)
@@ -123,6 +126,6 @@ def test_downgrade_and_upgrade_keep_a_populated_database(tmp_path: Path) -> None
     store.engine.dispose()
 
 
-def test_unknown_revision_is_a_monitor_error(tmp_path: Path) -> None:
+def test_unknown_revision_is_a_monitor_error(db_url: str) -> None:
     with pytest.raises(MonitorError, match="upgrade"):
-        db.upgrade(f"sqlite:///{tmp_path / 'x.db'}", "nonexistent")
+        db.upgrade(db_url, "nonexistent")

@@ -100,8 +100,9 @@ def object_files(home: Path) -> set[str]:
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Iterator[db.Store]:
-    s = db.init_home(tmp_path / "home")
+def store(tmp_path: Path, db_settings: Settings) -> Iterator[db.Store]:
+    """A fresh data home on each backend (SQLite file, PostgreSQL database)."""
+    s = db.init_home(tmp_path / "home", db_settings)
     yield s
     s.engine.dispose()
 

@@ -6,6 +6,7 @@ One module per command group, each with a ``register(app)``:
 - :mod:`monitor.cli.history` -- ``init``, ``db``, ``artwork``, ``ingest``,
   ``history``, ``report``, ``verify``, ``gc``;
 - :mod:`monitor.cli.inbox` -- ``run``, ``schedule``;
+- :mod:`monitor.cli.batch` -- ``batch`` (a campaign on Dask);
 - :mod:`monitor.cli.train` -- ``train``;
 - :mod:`monitor.cli.serve` -- ``serve`` (the web viewer).
 
@@ -21,8 +22,8 @@ from __future__ import annotations
 import typer
 
 from monitor import __version__
-from monitor.cli import history, inbox, serve, train
-from monitor.cli._options import fail
+from monitor.cli import batch, history, inbox, serve, train
+from monitor.cli._options import fail, library_warnings_to_stderr
 from monitor.cli.compare import compare
 
 __all__ = ["app", "compare", "fail", "main"]
@@ -42,8 +43,10 @@ def version() -> None:
     typer.echo(__version__)
 
 
+library_warnings_to_stderr()
 history.register(app)
 inbox.register(app)
+batch.register(app)
 train.register(app)
 serve.register(app)
 

@@ -13,6 +13,7 @@ line too, unless ``MONITOR_DEBUG`` is set.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -37,6 +38,7 @@ __all__ = [
     "echo_json",
     "fail",
     "handled",
+    "library_warnings_to_stderr",
     "output_format",
     "progress_printer",
 ]
@@ -78,6 +80,29 @@ StrictLightOption = Annotated[
                  help="A given lamp the scans contradict is an error: nothing is written."),
 ]
 DeviceOption = Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")]
+
+
+class _WarningLine(logging.Handler):
+    """The library's warnings (logger ``monitor``) as ``warning: <one line>`` on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(f"warning: {' '.join(record.getMessage().split())}", err=True)
+
+
+def library_warnings_to_stderr() -> None:
+    """Show the library's warnings (logger ``monitor``) one line each, ``warning: ...``.
+
+    Decoders' own messages are held back by :mod:`monitor.io` unless
+    ``MONITOR_DEBUG`` is set; what reaches the ``monitor`` logger is one line.
+
+    Examples
+    --------
+    >>> library_warnings_to_stderr()
+    """
+    logger = logging.getLogger("monitor")
+    if not any(isinstance(h, _WarningLine) for h in logger.handlers):
+        logger.addHandler(_WarningLine(logging.WARNING))
+        logger.propagate = False
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -126,6 +151,11 @@ def handled(code: int = 1) -> Iterator[None]:
         raise fail(str(exc), code) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
+    except MemoryError:
+        if os.environ.get("MONITOR_DEBUG"):
+            raise
+        raise fail("not enough memory for this work; lower MONITOR_ANALYSIS_MAX_PX or "
+                   "MONITOR_MAX_PIXELS, or use a machine with more memory", code) from None
     except Exception as exc:  # a bug, not bad input: still one line, unless debugging
         if os.environ.get("MONITOR_DEBUG") or _is_click_exception(exc):
             raise

@@ -205,14 +205,14 @@ def ingest(
             operator=operator,
             notes=notes,
         )
-        from monitor.io import read_image
+        from monitor.io import read_scan
 
         result = repository.ingest_scan(
             store,
             slug,
             image,
             meta,
-            reader=lambda p: read_image(p, max_pixels=settings.max_pixels),
+            reader=lambda p: read_scan(p, max_pixels=settings.max_pixels),
         )
     if as_json:
         echo_json(

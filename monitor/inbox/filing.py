@@ -51,9 +51,12 @@ def move_out(
 ) -> Path:
     """Move an inbox file and its sidecar to ``_processed`` or ``_quarantine``.
 
-    The reason file (quarantine) is written first, then the sidecar, then the
-    image, so that after a crash the image is never without its reason, and
-    metadata already read from the sidecar is in the store.
+    The reason file (quarantine) is written first. Into ``_processed`` the
+    sidecar goes before the image (metadata already read from it is in the
+    store); into ``_quarantine`` the image goes first, so that a crash between
+    the two renames never leaves a refused image in the inbox without the
+    sidecar it was refused for (the next pass would take it as good). A
+    sidecar left behind that way has no image and is ignored.
 
     Parameters
     ----------
@@ -84,9 +87,13 @@ def move_out(
             f"{reason}\n\nfile: {item.rel}\nsha256: {sha or 'unknown'}\n"
             f"quarantined at: {datetime.now(UTC).isoformat(timespec='seconds')}\n",
         )
-    if item.sidecar is not None and item.sidecar.exists():
-        _rename(item.sidecar, folder / f"{base}{item.sidecar.suffix}")
-    _rename(item.path, target)
+    sidecar = item.sidecar if item.sidecar is not None and item.sidecar.exists() else None
+    if kind != "processed":
+        _rename(item.path, target)
+    if sidecar is not None:
+        _rename(sidecar, folder / f"{base}{sidecar.suffix}")
+    if kind == "processed":
+        _rename(item.path, target)
     return target
 
 

@@ -115,7 +115,7 @@ class _Pass:
     def ingest(self, item: InboxFile, known_artworks: set[str]) -> tuple[str, ScanInfo, bool,
                                                                              str] | None:
         """Store the file as a scan; None when it was quarantined or failed."""
-        from monitor.io import read_image
+        from monitor.io import read_scan
 
         try:
             sha = repository.sha256_file(item.path)
@@ -138,7 +138,7 @@ class _Pass:
             return None
         try:
             meta = read_sidecar(item.sidecar) if item.sidecar is not None else ScanMeta()
-            data = read_image(item.path, max_pixels=self.settings.max_pixels)
+            data = read_scan(item.path, max_pixels=self.settings.max_pixels)
             source = "sidecar"
             if meta.captured_at is None:
                 if repository._exif_time(data.exif) is not None:

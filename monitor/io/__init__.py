@@ -48,7 +48,9 @@ from monitor.io.files import (  # noqa: F401
     write_png,
 )
 from monitor.io.read import (  # noqa: F401
+    check_grey_levels,
     read_image,
+    read_scan,
 )
 from monitor.io.resample import (  # noqa: F401
     analysis_scale,
@@ -59,11 +61,13 @@ from monitor.io.resample import (  # noqa: F401
 __all__ = [
     "EXIF_FIELDS",
     "analysis_scale",
+    "check_grey_levels",
     "downsample",
     "from_linear",
     "linear_to_srgb",
     "read_float_tiff",
     "read_image",
+    "read_scan",
     "scaled_shape",
     "srgb_to_linear",
     "to_gray8",

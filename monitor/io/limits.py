@@ -39,10 +39,19 @@ def _check_file(path: Path) -> int:
     return size
 
 
+#: A file declaring at least this many pixels ...
+BOMB_MIN_PIXELS = 4_000_000
+#: ... in fewer bytes per pixel than this is refused before decoding as a decompression
+#: bomb: photographs of paintings take 0.1-6 bytes per pixel (JPEG to 16-bit PNG); a
+#: compression ratio beyond 300:1 on 8-bit RGB means (nearly) empty content.
+BOMB_MIN_BYTES_PER_PIXEL = 0.01
+
+
 def _check_size(
-    name: str, width: int, height: int, max_pixels: int, min_side: int
+    name: str, width: int, height: int, max_pixels: int, min_side: int,
+    file_size: int | None = None,
 ) -> None:
-    """The pixel-count and minimum-side checks, done from the header."""
+    """The pixel-count, bomb and minimum-side checks, done from the header."""
     if width <= 0 or height <= 0:
         raise MonitorError(f"{name}: corrupt header (size {width}x{height})")
     pixels = width * height
@@ -51,6 +60,14 @@ def _check_size(
             f"{name} is {pixels / 1e6:.1f} MP, above the limit of {max_pixels / 1e6:g} MP "
             "(set MONITOR_MAX_PIXELS to raise it)"
         )
+    if (file_size is not None and pixels >= BOMB_MIN_PIXELS
+            and file_size < pixels * BOMB_MIN_BYTES_PER_PIXEL):
+        raise MonitorError(
+            f"{name} declares {width}x{height} px ({pixels / 1e6:.1f} MP) in only "
+            f"{file_size:,} bytes ({file_size / pixels:.4f} bytes per pixel): a decompression "
+            "bomb or an empty image; refusing to decode it"
+        )
+
     if width < min_side or height < min_side:
         raise MonitorError(
             f"{name}: image is {width}x{height} px; need at least {min_side} px on each side"

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import math
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -11,6 +16,7 @@ import tifffile
 from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
 from monitor.errors import MonitorError
+from monitor.io.colour import to_gray8
 from monitor.io.exif import _apply_orientation, _pil_exif, _tiff_exif
 from monitor.io.limits import (
     _CONVERT_HINT,
@@ -143,7 +149,7 @@ def _pil_to_array(im: ImageFile.ImageFile, name: str) -> tuple[np.ndarray, int]:
 
 
 def _read_pil(
-    path: Path, fmt: str, max_pixels: int, min_side: int
+    path: Path, fmt: str, max_pixels: int, min_side: int, file_size: int | None = None
 ) -> tuple[np.ndarray, int, int, dict[str, str], int]:
     """JPEG or 8-bit PNG through Pillow's plugin class (no global bomb limit)."""
     name = path.name
@@ -154,7 +160,7 @@ def _read_pil(
         im = factory(str(path))
     try:
         width, height = im.size
-        _check_size(name, width, height, max_pixels, min_side)
+        _check_size(name, width, height, max_pixels, min_side, file_size)
         with _decode_errors(name, fmt):
             im.load()
             exif = im.getexif()
@@ -166,12 +172,12 @@ def _read_pil(
 
 
 def _read_png16(
-    path: Path, head: bytes, max_pixels: int, min_side: int
+    path: Path, head: bytes, max_pixels: int, min_side: int, file_size: int | None = None
 ) -> tuple[np.ndarray, int, int, dict[str, str], int]:
     """16-bit PNG through OpenCV (keeps 16 bits per channel)."""
     name = path.name
     width, height, _, colour = _read_png_header(path, head)
-    _check_size(name, width, height, max_pixels, min_side)
+    _check_size(name, width, height, max_pixels, min_side, file_size)
     orientation: int = 1
     fields: dict[str, str] = {}
     with _decode_errors(name, "PNG"):
@@ -200,7 +206,8 @@ def _read_tiff(
         page = tif.pages.first
         if "DNGVersion" in page.tags or path.suffix.lower() in _RAW_SUFFIXES:
             raise MonitorError(f"{name}: camera raw files are not supported; {_CONVERT_HINT}")
-        _check_size(name, int(page.imagewidth), int(page.imagelength), max_pixels, min_side)
+        _check_size(name, int(page.imagewidth), int(page.imagelength), max_pixels, min_side,
+                    file_size)
         dtype = np.dtype(page.dtype) if page.dtype is not None else None
         if dtype is not None and dtype.kind == "f":
             raise MonitorError(
@@ -317,15 +324,19 @@ def read_image(
                 raise MonitorError(f"{p.name}: unsupported format {label}; {_CONVERT_HINT}")
         raise MonitorError(f"{p.name} is not an image (not PNG, JPEG or TIFF content)")
 
-    if fmt == "TIFF":
-        arr, bits, channels, fields, orientation = _read_tiff(p, file_size, max_pixels, min_side)
-        layout = "RGB"
-    elif fmt == "PNG" and _read_png_header(p, head)[2] == 16:
-        arr, bits, channels, fields, orientation = _read_png16(p, head, max_pixels, min_side)
-        layout = "BGR"
-    else:
-        arr, bits, channels, fields, orientation = _read_pil(p, fmt, max_pixels, min_side)
-        layout = "RGB"
+    with _library_messages(p.name):
+        if fmt == "TIFF":
+            arr, bits, channels, fields, orientation = _read_tiff(
+                p, file_size, max_pixels, min_side)
+            layout = "RGB"
+        elif fmt == "PNG" and _read_png_header(p, head)[2] == 16:
+            arr, bits, channels, fields, orientation = _read_png16(
+                p, head, max_pixels, min_side, file_size)
+            layout = "BGR"
+        else:
+            arr, bits, channels, fields, orientation = _read_pil(
+                p, fmt, max_pixels, min_side, file_size)
+            layout = "RGB"
 
     arr = _apply_orientation(arr, orientation)
     pixels = _to_rgb3(arr, layout)
@@ -340,3 +351,118 @@ def read_image(
         orientation_applied=orientation,
         exif=fields,
     )
+
+
+#: Fewest distinct grey levels a scan must show to carry shading (a 1-bit scan has 2).
+MIN_GREY_LEVELS = 16
+_SAMPLE_PX = 1_000_000
+
+
+def check_grey_levels(image: ImageData, min_levels: int = MIN_GREY_LEVELS) -> ImageData:
+    """Refuse a scan with too few grey levels to carry shading (1-bit, posterised, blank).
+
+    The levels are counted on the 8-bit luminance of an evenly strided
+    subsample of at most a million pixels.
+
+    Parameters
+    ----------
+    image
+        From :func:`read_image`.
+    min_levels
+        Fewest distinct levels accepted.
+
+    Returns
+    -------
+    ImageData
+        ``image``, unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from monitor.results import ImageData
+    >>> flat = ImageData(np.zeros((40, 40, 3), np.uint8), "flat.png", 8, 3)
+    >>> check_grey_levels(flat)
+    Traceback (most recent call last):
+    ...
+    monitor.errors.MonitorError: flat.png has only 1 grey level(s): too few to carry shading \
+(a 1-bit, posterised or blank image?); scan with 8 or 16 bits per channel
+    """
+    pixels = image.pixels
+    step = max(1, int(math.sqrt(pixels.shape[0] * pixels.shape[1] / _SAMPLE_PX)))
+    levels = int(np.unique(to_gray8(pixels[::step, ::step])).size)
+    if levels < min_levels:
+        raise MonitorError(
+            f"{Path(image.path).name} has only {levels} grey level(s): too few to carry "
+            "shading (a 1-bit, posterised or blank image?); scan with 8 or 16 bits per channel"
+        )
+    return image
+
+
+def read_scan(path: str | Path, *, max_pixels: int = 250_000_000) -> ImageData:
+    """:func:`read_image` plus the checks a scan to compare must pass (:func:`check_grey_levels`).
+
+    Used wherever a scan enters: ``monitor compare``, ``monitor ingest`` and the inbox.
+
+    Parameters
+    ----------
+    path
+        The file.
+    max_pixels
+        As for :func:`read_image`.
+
+    Returns
+    -------
+    ImageData
+        The image.
+
+    Examples
+    --------
+    >>> read_scan("scan.png").bit_depth  # doctest: +SKIP
+    8
+    """
+    return check_grey_levels(read_image(path, max_pixels=max_pixels))
+
+
+_log = logging.getLogger("monitor.io")
+#: Loggers of the decoders whose messages are held back unless ``MONITOR_DEBUG`` is set.
+_LIBRARY_LOGGERS = ("tifffile", "PIL", "imagecodecs")
+
+
+@contextmanager
+def _library_messages(name: str) -> Iterator[None]:
+    """Hold back the decoders' warnings and log messages; one line for them all afterwards.
+
+    A bit-rotted TIFF made tifffile log hundreds of lines, a corrupt EXIF block
+    two lines of Python warning. On success one line (logger ``monitor.io``)
+    says how many there were and shows the first; on failure the error is the
+    one line. ``MONITOR_DEBUG=1`` lets everything through as it comes.
+    """
+    if os.environ.get("MONITOR_DEBUG"):
+        yield
+        return
+    held: list[str] = []
+
+    class _Hold(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            held.append(record.getMessage())
+
+    handler = _Hold(logging.DEBUG)
+    loggers = [logging.getLogger(n) for n in _LIBRARY_LOGGERS]
+    saved = [(lg, lg.propagate) for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        for lg, propagate in saved:
+            lg.removeHandler(handler)
+            lg.propagate = propagate
+    held.extend(str(w.message) for w in caught)
+    if held:
+        _log.warning(
+            "%s: %d warning(s) from the image decoder, the first: %s (MONITOR_DEBUG=1 shows "
+            "them all)", name, len(held), " ".join(held[0].split())[:120],
+        )

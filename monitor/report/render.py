@@ -3,10 +3,13 @@
 The HTML comes from ``templates/report.html.j2`` (autoescape on: artwork
 metadata is text, never markup) and ``templates/report.css`` (A4 portrait,
 page numbers from CSS ``@page`` counters). Figures are written to a staging
-folder inside the data home; WeasyPrint fetches resources only through
+folder beside the output (the data home may be read-only); WeasyPrint fetches resources only through
 :class:`StoreURLFetcher`, which serves plain files from the templates folder,
 the store's ``objects/`` and that staging folder, and refuses everything else
-(other files, ``data:``, ``http(s):`` ...).
+(other files, ``data:``, ``http(s):`` ...). Every path taken from the
+database goes through :meth:`monitor.store.db.Store.stored_file` first and
+is refused unless it lies in the store. Metadata text is bounded and made
+breakable (:func:`display_text`) so that layout time stays bounded.
 
 The templates folder is the repository's top-level ``templates/``; an
 installed (non-editable) package finds it through ``MONITOR_TEMPLATES``.
@@ -17,7 +20,9 @@ from __future__ import annotations
 import logging
 import mimetypes
 import os
+import re
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -213,6 +218,54 @@ def region_location(region: Region, width: int, height: int, px_per_mm: float | 
     return f"{zone}; {where}"
 
 
+#: Characters of a free-text field (notes) shown in the report; the rest stays in the database.
+NOTES_SHOWN_CHARS = 3000
+#: Other metadata (title, artist, camera...) is cut at this length in the report.
+FIELD_SHOWN_CHARS = 500
+#: Longest run of characters without a break opportunity the layout is given.
+_RUN_CHARS = 24
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LONG_RUN = re.compile(rf"[^\s\u200b]{{{_RUN_CHARS}}}")
+
+
+def display_text(value: str | None, limit: int = FIELD_SHOWN_CHARS) -> str | None:
+    """Metadata text as the report shows it: bounded, breakable, without control characters.
+
+    The layout engine's cost grows faster than linearly with an unbroken run
+    of characters (a 3,000-character word in a table cell took a minute), so
+    text is cut at ``limit`` characters (saying how many more are stored) and
+    a zero-width space is put after every 24 characters without a space.
+    What is shown is still plain text: the template escapes it.
+
+    Parameters
+    ----------
+    value
+        Stored text, or None.
+    limit
+        Characters shown at most.
+
+    Returns
+    -------
+    str or None
+        The text to show (None stays None).
+
+    Examples
+    --------
+    >>> display_text("a" * 30).count("\u200b")
+    1
+    >>> display_text("x" * 10, limit=4)
+    'xxxx… (6 more characters in the database)'
+    """
+    if value is None:
+        return None
+    text = _CONTROL.sub("", value)
+    cut = ""
+    if len(text) > limit:
+        cut = f"… ({len(text) - limit:,} more characters in the database)"
+        text = text[:limit]
+    return _LONG_RUN.sub(lambda m: m.group(0) + "\u200b", text) + cut
+
+
 def _fmt(value: float | None, digits: int = 3) -> str:
     if value is None:
         return "—"
@@ -319,18 +372,27 @@ def build_context(
             "size": f"{scan.width} × {scan.height} px",
             "scale": f"{scan.px_per_mm:g} px/mm" if scan.px_per_mm else "not recorded",
             "light": light,
-            "camera": scan.camera,
-            "operator": scan.operator,
-            "notes": scan.notes,
+            "camera": display_text(scan.camera),
+            "operator": display_text(scan.operator),
+            "notes": display_text(scan.notes, NOTES_SHOWN_CHARS),
             "sha256": scan.sha256[:16],
-            "original_name": scan.original_name,
+            "original_name": display_text(scan.original_name),
             "thumb": uri(thumb),
         }
 
     units = "baseline pixel pitch" if detail.method == "photometric" else "relative units"
+    artwork = {
+        "slug": art.slug,
+        "title": display_text(art.title),
+        "artist": display_text(art.artist),
+        "date": display_text(art.date),
+        "medium": display_text(art.medium),
+        "location": display_text(art.location),
+        "notes": display_text(art.notes, NOTES_SHOWN_CHARS),
+    }
     return {
-        "title": art.title,
-        "artwork": art,
+        "title": artwork["title"],
+        "artwork": artwork,
         "dimensions": dimensions,
         "comparison_id": detail.id,
         "generated_at": generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -473,20 +535,27 @@ def _quiet_weasyprint() -> Iterator[None]:
 
 
 def _figures(
-    detail: ComparisonDetail, hist: ArtworkHistory, folder: Path
+    store: Store, detail: ComparisonDetail, hist: ArtworkHistory, folder: Path
 ) -> dict[str, Path | None]:
     from monitor.io import read_image  # below the report layer
     from monitor.report.figures import thumbnail_png
 
     figures: dict[str, Path | None] = {}
     for name, scan in (("baseline_thumb", detail.baseline), ("current_thumb", detail.current)):
-        if scan.path.is_file():
-            figures[name] = thumbnail_png(read_image(scan.path).pixels, folder / f"{name}.png",
+        path = store.stored_file(scan.path, f"scan {scan.id}")
+        if path.is_file():
+            path = store.verified_file(path, scan.sha256, f"scan {scan.id}")
+            figures[name] = thumbnail_png(read_image(path).pixels, folder / f"{name}.png",
                                           max_px=700)
         else:
             figures[name] = None
     for name in ("heatmap", "overlay"):
         path = detail.artifacts.get(f"{name}.png")
+        if path is not None:
+            what = f"artifact {name}.png of comparison {detail.id}"
+            path = store.stored_file(path, what)
+            if path.is_file():
+                path = store.verified_file(path, None, what)
         figures[name] = path if path is not None and path.is_file() else None
     figures["history"] = history_chart_png(hist, folder / "history.png", highlight=detail.id)
     return figures
@@ -521,10 +590,13 @@ def write_report(
     detail = comparison_detail(store, comparison_id)
     hist = history(store, detail.artwork.slug)
     templates = templates_dir()
-    staging = store.tmp_dir / f"report-{uuid.uuid4().hex}"
-    staging.mkdir(parents=True)
+    # figures are staged beside the output, not in the home: the home may be read-only
     try:
-        figures = _figures(detail, hist, staging)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".figures", dir=out.parent))
+    except OSError as exc:
+        raise MonitorError(f"cannot write into {out.parent}: {exc}") from exc
+    try:
+        figures = _figures(store, detail, hist, staging)
         context = build_context(detail, hist, figures, now or datetime.now(UTC))
         html = render_html(context, templates)
         fetcher = StoreURLFetcher([templates, store.objects_dir, staging])

@@ -72,6 +72,104 @@ class Store:
         """Staging folder on the same file system as ``objects_dir``."""
         return self.home / TMP_DIRNAME
 
+    def stored_file(self, stored: str | Path, what: str = "stored file") -> Path:
+        """The file a path taken from the database names, refused unless it lies in the store.
+
+        Every path read from a row (a scan's ``stored_path``, an artifact) goes
+        through here before it is opened: it must name a place inside
+        ``objects/`` once ``..`` and symbolic links are resolved, so an altered
+        row cannot make ``monitor`` read (and embed in a report) any other file.
+
+        Parameters
+        ----------
+        stored
+            Path relative to the home (as stored), or absolute.
+        what
+            What the path is, for the message (``scan 3``).
+
+        Returns
+        -------
+        Path
+            The resolved absolute path (it need not exist).
+
+        Examples
+        --------
+        >>> store = Store(Path("/data/home"), engine=None)  # doctest: +SKIP
+        >>> store.stored_file("objects/ab/abcd.png")  # doctest: +SKIP
+        PosixPath('/data/home/objects/ab/abcd.png')
+        >>> store.stored_file("../../etc/passwd")  # doctest: +SKIP
+        Traceback (most recent call last):
+        monitor.errors.MonitorError: ...
+        """
+        text = str(stored)
+        root = self.objects_dir.resolve()
+        try:
+            if "\x00" in text or not text:
+                raise ValueError(text)
+            path = (self.home / text).resolve()  # an absolute ``stored`` replaces the home
+        except (OSError, RuntimeError, ValueError):
+            path = None
+        if path is None or not path.is_relative_to(root) or path == root:
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            raise MonitorError(
+                f"{what} has the path {shown!r}, which is outside the store's objects/; "
+                "refusing to read it (was the database altered? run 'monitor verify')"
+            )
+        return path
+
+    def verified_file(
+        self, stored: str | Path, sha256: str | None = None, what: str = "stored file"
+    ) -> Path:
+        """:meth:`stored_file`, and its bytes checked against their sha256 before use.
+
+        Called when a stored object is opened for a comparison or a report (not
+        when rows are only listed), so bytes that rotted silently are refused
+        instead of compared.
+
+        Parameters
+        ----------
+        stored
+            Path relative to the home (as stored), or absolute.
+        sha256
+            Expected hex digest; None: the object's name (content-addressed
+            ``objects/ab/<sha256>.<ext>``) gives it.
+        what
+            What the file is, for the message (``scan 3``).
+
+        Returns
+        -------
+        Path
+            The resolved path of a file whose bytes match.
+
+        Examples
+        --------
+        >>> store.verified_file(scan.path, scan.sha256, f"scan {scan.id}")  # doctest: +SKIP
+        PosixPath('/data/home/objects/ab/ab12....png')
+        """
+        import hashlib
+
+        path = self.stored_file(stored, what)
+        expected = sha256 or path.name.split(".", 1)[0]
+        if len(expected) != 64:
+            return path  # not content-addressed: nothing to check against
+        digest = hashlib.sha256()
+        try:
+            with path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+        except FileNotFoundError as exc:
+            raise MonitorError(
+                f"{what}: its stored file {path.name} is missing; run 'monitor verify'"
+            ) from exc
+        except OSError as exc:
+            raise MonitorError(f"{what}: cannot read its stored file {path.name}: {exc}") from exc
+        if digest.hexdigest() != expected.lower():
+            raise MonitorError(
+                f"{what}: the stored file {path.name} no longer has the bytes it was stored "
+                "with (corrupted on disk?); run 'monitor verify' and restore it from a backup"
+            )
+        return path
+
 
 def resolve_home(home: str | Path | None = None, settings: Settings | None = None) -> Path:
     """Absolute data home: ``home`` if given, else ``settings.home`` (env ``MONITOR_HOME``).

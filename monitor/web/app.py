@@ -41,11 +41,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+import monitor.web.queries as queries
+import monitor.web.tiles as tiles
 from monitor.config import Settings, load_settings
 from monitor.errors import MonitorError
 from monitor.store import db, repository
 from monitor.store.repository import ComparisonDetail, ScanInfo
-from monitor.web import queries, tiles
 from monitor.web.queries import NotFound, Refused
 
 log = logging.getLogger(__name__)
@@ -133,8 +134,16 @@ class Viewer:
         except MonitorError as exc:
             raise NotFound("no such artwork") from exc
 
-    def _file(self, path: Path) -> Path:
-        resolved = queries.inside_home(self.store.home, path)
+    def _file(self, path: Path, *, stored: bool = True) -> Path:
+        """A file to serve: a path from the database must lie in the store's objects/
+        (:meth:`Store.stored_file`, as for the report); a cache file inside the home."""
+        if stored:
+            try:
+                resolved = self.store.stored_file(path)
+            except MonitorError as exc:
+                raise Refused("the store names a file outside its data home") from exc
+        else:
+            resolved = queries.inside_home(self.store.home, path)
         if not resolved.is_file():
             raise NotFound("a stored file is missing")
         return resolved
@@ -321,7 +330,7 @@ class Viewer:
         if not _LEVEL.fullmatch(level) or match is None or match.group(3) != info.format:
             raise NotFound("no such tile")
         path = tiles.cache_dir(self.store.home) / info.key / "image_files" / level / name
-        resolved = self._file(path)
+        resolved = self._file(path, stored=False)
         return FileResponse(resolved, headers={"cache-control": "public, max-age=31536000, "
                                                "immutable"})
 

@@ -55,7 +55,9 @@ from monitor.store.repository.records import (  # noqa: F401
     StoredComparison,
     WriteFn,
     _exif_time,
+    check_text,
     parse_time,
+    to_utc,
     validate_slug,
 )
 from monitor.store.repository.scans import (  # noqa: F401

@@ -14,11 +14,11 @@ from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import delete, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from monitor import __version__
-from monitor.config import Settings
+from monitor.config import Settings, validate_light
 from monitor.errors import MonitorError
 from monitor.results import Comparison, Light, Region
 from monitor.store.db import Store
@@ -102,6 +102,9 @@ def comparison_inputs(
         for s in (baseline, current)
         if s.light_azimuth is not None
     ]
+    for lamp, _ in recorded:  # rows stored before the ranges were checked where they enter
+        validate_light(lamp.azimuth_deg, lamp.elevation_deg,
+                       source=f"scans {baseline.id}/{current.id}")
     if len(recorded) == 2:
         a, b = recorded[0][0], recorded[1][0]
         diff = abs((a.azimuth_deg - b.azimuth_deg + 180.0) % 360.0 - 180.0)
@@ -310,6 +313,7 @@ def record_comparison(
     artifacts: Mapping[str, Path] | None = None,
     *,
     replace: bool = False,
+    reuse: bool = False,
 ) -> StoredComparison:
     """Store a computed comparison, its regions and its files, all or nothing.
 
@@ -319,6 +323,14 @@ def record_comparison(
     transaction fails, the files it put into place and that no other row
     refers to are removed again (under the lock); files other writers
     stored are never touched.
+
+    Who stores a request is decided by the database: the lookup of the key
+    and the insert happen in one transaction under the store's write lock
+    (SQLite ``BEGIN IMMEDIATE``, PostgreSQL advisory lock), and ``cache_key``
+    is ``UNIQUE`` (on other backends a unique violation is what tells). So of
+    two workers that computed the same request at once, the second finds the
+    first one's row: with ``reuse`` it returns that row, and no row is
+    replaced or stored twice.
 
     Parameters
     ----------
@@ -333,13 +345,22 @@ def record_comparison(
     artifacts
         Name -> file (e.g. from :func:`monitor.pipeline.write_outputs`).
     replace
-        Replace an existing comparison with the same key (``--force``);
-        otherwise an existing one is an error.
+        Replace an existing comparison with the same key (``--force``).
+    reuse
+        Return an existing comparison with the same key (``reused=True``)
+        instead of storing this one. With neither flag an existing one is an
+        error.
 
     Returns
     -------
     StoredComparison
-        The new id and the id it replaced.
+        The new id and the id it replaced, or the existing id (``reused``).
+
+    Examples
+    --------
+    >>> first = record_comparison(store, base, cur, result, key, files)  # doctest: +SKIP
+    >>> record_comparison(store, base, cur, result, key, files, reuse=True)  # doctest: +SKIP
+    StoredComparison(id=first.id, reused=True, replaced_id=None)
     """
     if baseline.artwork_slug != current.artwork_slug:
         raise MonitorError("baseline and current scans belong to different artworks")
@@ -347,6 +368,7 @@ def record_comparison(
     stored: dict[str, str] = {}
     tmp_root = store.tmp_dir.resolve()
     replaced_id: int | None = None
+    reused_id: int | None = None
     old_artifacts: dict[str, str] = {}
     try:
         for name, path in (artifacts or {}).items():
@@ -357,27 +379,38 @@ def record_comparison(
         with Session(store.engine) as session, session.begin():
             _lock(session)
             art = _get_artwork(session, baseline.artwork_slug)
-            for obj in staged:  # under the lock, as in ingest_scan
-                _place(store, obj)
             old = session.scalar(select(ComparisonRecord).where(ComparisonRecord.cache_key == key))
-            if old is not None:
-                if not replace:
+            if old is not None and not replace:
+                if not reuse:
                     raise MonitorError(f"comparison {old.id} already holds this result")
-                replaced_id, old_artifacts = old.id, dict(old.artifacts)
-                session.execute(delete(RegionRecord).where(RegionRecord.comparison_id == old.id))
-                session.delete(old)
+                reused_id = old.id  # stored meanwhile by another worker: nothing to write
+            else:
+                for obj in staged:  # under the lock, as in ingest_scan
+                    _place(store, obj)
+                if old is not None:
+                    replaced_id, old_artifacts = old.id, dict(old.artifacts)
+                    session.execute(
+                        delete(RegionRecord).where(RegionRecord.comparison_id == old.id)
+                    )
+                    session.delete(old)
+                    session.flush()
+                row = _comparison_row(comparison, art.id, baseline, current, key, stored)
+                session.add(row)
                 session.flush()
-            row = _comparison_row(comparison, art.id, baseline, current, key, stored)
-            session.add(row)
-            session.flush()
-            new_id = row.id
+                new_id = row.id
     except BaseException as exc:
         _undo_created(store, staged)
+        if reuse and isinstance(exc, IntegrityError):  # a backend without the write lock
+            existing = find_comparison(store, key)
+            if existing is not None:
+                return StoredComparison(id=existing, reused=True)
         if isinstance(exc, SQLAlchemyError):
             raise _db_error("storing the comparison", exc) from exc
         raise
     for obj in staged:
         _discard(obj)
+    if reused_id is not None:
+        return StoredComparison(id=reused_id, reused=True)
     _remove_unreferenced(store, list(old_artifacts.values()))
     return StoredComparison(id=new_id, reused=False, replaced_id=replaced_id)
 
@@ -422,7 +455,8 @@ def compare_and_store(
     Returns
     -------
     StoredComparison
-        The comparison id and whether it was reused.
+        The comparison id and whether it was reused (found stored before the
+        run, or stored by another worker while this one computed).
     """
     settings = settings or Settings()
     base, cur = select_pair(store, slug, baseline, current)
@@ -431,10 +465,10 @@ def compare_and_store(
     existing = find_comparison(store, key)
     if existing is not None and not force:
         return StoredComparison(id=existing, reused=True)
-    for scan in (base, cur):
-        if not scan.path.is_file():
-            raise MonitorError(f"stored file of scan {scan.id} is missing: {scan.path}")
-    result = run(base.path, cur.path, chosen, px_per_mm)
+    # paths from the database are followed only inside objects/, and the bytes are the stored ones
+    base_file = store.verified_file(base.path, base.sha256, f"scan {base.id}")
+    cur_file = store.verified_file(cur.path, cur.sha256, f"scan {cur.id}")
+    result = run(base_file, cur_file, chosen, px_per_mm)
     if result.light_used is not None and result.light_used.source != source:
         # the runner ran with this lamp; the store knows where it came from
         used = result.light_used
@@ -448,7 +482,9 @@ def compare_and_store(
         if write is not None:
             staging.mkdir(parents=True)
             files = write(result, staging / "out")
-        return record_comparison(store, base, cur, result, key, files, replace=True)
+        # not force: a worker that stored the same request meanwhile wins, its row is returned
+        return record_comparison(store, base, cur, result, key, files, replace=force,
+                                 reuse=not force)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

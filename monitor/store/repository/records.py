@@ -255,13 +255,43 @@ def validate_slug(slug: str) -> str:
     return slug
 
 
-def _optional_text(name: str, value: str | None, max_len: int) -> str | None:
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def check_text(name: str, value: str | None, max_len: int) -> str | None:
+    """Metadata text as stored: stripped, at most ``max_len`` characters, no control characters.
+
+    Parameters
+    ----------
+    name
+        Field name, for the message.
+    value
+        The text, or None.
+    max_len
+        Longest accepted length.
+
+    Returns
+    -------
+    str or None
+        The stripped text (None when empty).
+
+    Examples
+    --------
+    >>> check_text("operator", "  JV ", 200)
+    'JV'
+    """
     if value is None:
         return None
     value = value.strip()
     if len(value) > max_len:
         raise MonitorError(f"{name} is longer than {max_len} characters")
+    if (bad := _CONTROL_CHARS.search(value)) is not None:
+        what = "a NUL byte" if bad.group() == "\x00" else f"the control character {bad.group()!r}"
+        raise MonitorError(f"{name} contains {what}; use plain text")
     return value or None
+
+
+_optional_text = check_text
 
 
 def _positive(name: str, value: float | None) -> float | None:
@@ -269,14 +299,6 @@ def _positive(name: str, value: float | None) -> float | None:
         return None
     if not math.isfinite(value) or value <= 0:
         raise MonitorError(f"{name} must be a positive number, got {value}")
-    return float(value)
-
-
-def _angle(name: str, value: float | None, low: float, high: float) -> float | None:
-    if value is None:
-        return None
-    if not math.isfinite(value) or not low <= value <= high:
-        raise MonitorError(f"{name} must be between {low:g} and {high:g} degrees, got {value}")
     return float(value)
 
 
@@ -297,9 +319,38 @@ def parse_time(text: str) -> datetime:
         value = datetime.fromisoformat(text.strip())
     except ValueError as exc:
         raise MonitorError(f"cannot read {text!r} as an ISO 8601 date or date-time") from exc
+    return to_utc(value, text)
+
+
+def to_utc(value: datetime, shown: object = None) -> datetime:
+    """``value`` in UTC (naive = UTC), refused when UTC cannot hold it (year 1 or 9999 ends).
+
+    Parameters
+    ----------
+    value
+        A date-time.
+    shown
+        How to name it in the message (default: its ISO form).
+
+    Returns
+    -------
+    datetime
+        Timezone-aware UTC datetime.
+
+    Examples
+    --------
+    >>> to_utc(datetime(2024, 5, 1, 12)).isoformat()
+    '2024-05-01T12:00:00+00:00'
+    """
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        shown = value.isoformat() if shown is None else shown
+        raise MonitorError(
+            f"capture time {shown} lies outside the years 1-9999 once converted to UTC"
+        ) from exc
 
 
 def _exif_time(exif: Mapping[str, str]) -> datetime | None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from monitor.config import check_elevation, parse_light_azimuth
+from monitor.config import validate_light
 from monitor.errors import MonitorError
 from monitor.results import ImageData
 from monitor.store.db import Store
@@ -36,14 +35,15 @@ from monitor.store.repository.records import (
     _optional_text,
     _positive,
     _scan_info,
+    to_utc,
     validate_slug,
 )
 
 
 def _default_reader(path: Path) -> ImageData:
-    from monitor.io import read_image  # io sits below the store; imported when needed
+    from monitor.io import read_scan  # io sits below the store; imported when needed
 
-    return read_image(path)
+    return read_scan(path)
 
 
 def ingest_scan(
@@ -84,16 +84,10 @@ def ingest_scan(
     if not image.is_file():
         raise MonitorError(f"no such image file: {image}")
     px_per_mm = _positive("px_per_mm", meta.px_per_mm)
-    where = "sidecar light" if meta.light_source == "sidecar" else "light"
-    azimuth = (
-        None
-        if meta.light_azimuth is None
-        else parse_light_azimuth(meta.light_azimuth, f"{where} azimuth")
-    )
-    elevation = (
-        None
-        if meta.light_elevation is None
-        else check_elevation(meta.light_elevation, f"{where} elevation")
+    where = "sidecar " if meta.light_source == "sidecar" else ""
+    azimuth, elevation = validate_light(
+        meta.light_azimuth, meta.light_elevation,
+        names=(f"{where}light_azimuth", f"{where}light_elevation"),
     )
     if meta.light_source not in ("ingest", "sidecar"):
         raise MonitorError(f"scan light source must be ingest or sidecar: {meta.light_source!r}")
@@ -106,7 +100,7 @@ def ingest_scan(
     if meta.captured_at is not None:
         if meta.captured_at.tzinfo is None:
             raise MonitorError("captured_at must carry a time zone")
-        captured, source = meta.captured_at.astimezone(UTC), "given"
+        captured, source = to_utc(meta.captured_at), "given"
     elif (exif_time := _exif_time(data.exif)) is not None:
         captured, source = exif_time, "exif"
     else:

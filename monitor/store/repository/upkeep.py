@@ -66,8 +66,11 @@ class VerifyReport:
         }
 
 
-def _check_object(home: Path, rel: str, sha: str | None) -> str | None:
-    path = home / rel
+def _check_object(store: Store, rel: str, sha: str | None) -> str | None:
+    try:
+        path = store.stored_file(rel)
+    except MonitorError:
+        return "outside the store's objects/ (altered row?)"
     if not path.is_file():
         return "missing"
     if sha is None:  # artifacts are named by their hash
@@ -110,13 +113,13 @@ def verify_store(store: Store) -> VerifyReport:
         raise _db_error("reading the rows to verify", exc) from exc
     problems: list[StoreProblem] = []
     for scan_id, rel, sha in scans:
-        if (problem := _check_object(store.home, rel, sha)) is not None:
+        if (problem := _check_object(store, rel, sha)) is not None:
             problems.append(StoreProblem("scan", scan_id, "file", rel, problem))
     n_artifacts = 0
     for comparison_id, artifacts in comparisons:
         for name, rel in sorted((artifacts or {}).items()):
             n_artifacts += 1
-            if (problem := _check_object(store.home, rel, None)) is not None:
+            if (problem := _check_object(store, rel, None)) is not None:
                 problems.append(StoreProblem("comparison", comparison_id, name, rel, problem))
     return VerifyReport(scans=len(scans), artifacts=n_artifacts, problems=tuple(problems))
 
