@@ -47,7 +47,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -66,10 +66,15 @@ from monitor.config import Settings  # noqa: E402
 from monitor.depth import get_estimator, known_estimators  # noqa: E402
 from monitor.errors import MonitorError  # noqa: E402
 from monitor.io import read_image  # noqa: E402
+from monitor.light import angular_difference, compare_light  # noqa: E402
 from monitor.pipeline import compare  # noqa: E402
-from monitor.results import ChangeMap, Registration  # noqa: E402
+from monitor.results import ChangeMap, Light, LightUsed, Registration  # noqa: E402
 
 DEFAULT_SIZE = (960, 720)
+#: Spacing of the benchmark lamps' azimuths (golden angle: spread over the circle).
+GOLDEN_DEG = 137.508
+#: Suffix of a configuration run without the light (``light="auto"``).
+AUTO = " / light auto"
 SEED0 = 1000  # first seed; every seed used is in synth.TEST_SEEDS
 MIN_CANVASES = 8
 N_NO_CHANGE = 4
@@ -111,6 +116,7 @@ def bench_pairs(
     min_canvases: int = MIN_CANVASES,
     n_no_change: int = N_NO_CHANGE,
     seed0: int = SEED0,
+    spread_lamps: bool = True,
 ) -> list[BenchPair]:
     """The benchmark's pairs: every canvas under normal and raking light, then no-change pairs.
 
@@ -127,6 +133,11 @@ def bench_pairs(
         Extra pairs without deformation (appearance and pose changes only).
     seed0
         First seed; pair ``k`` uses ``seed0 + k`` (all in ``synth.TEST_SEEDS``).
+    spread_lamps
+        Spread the baseline lamp over all azimuths (pair ``k`` at
+        ``k * 137.5 deg``, the golden angle, plus the drawn jitter) instead of
+        ``synth.sample_spec``'s mostly-from-the-left draw; the current lamp
+        keeps its small drift from the baseline's (issue #10).
 
     Returns
     -------
@@ -157,6 +168,15 @@ def bench_pairs(
         spec = synth.sample_spec(
             seed, painting=canvas, raking=raking, realism=realism, no_change=no_change, size=size
         )
+        if spread_lamps:
+            b, c = spec.light_baseline, spec.light_current
+            az = (k * GOLDEN_DEG + (b.azimuth_deg + 10.0) % 90.0 - 10.0) % 360.0
+            spec = replace(
+                spec,
+                light_baseline=Light(az, b.elevation_deg),
+                light_current=Light((az + c.azimuth_deg - b.azimuth_deg) % 360.0,
+                                    c.elevation_deg),
+            )
         pairs.append(
             BenchPair(
                 name=f"{k:02d}-{stem}-{'-'.join(tags)}",
@@ -504,8 +524,41 @@ def _score_config(
     return score.to_dict(), _r(corr), listed
 
 
+def light_record(used: LightUsed, truth: Light, truth_current: Light) -> dict[str, object]:
+    """The pair estimator against the true lamp, and whether wrong claims are flagged.
+
+    ``used`` is a comparison run with the true lamp given (its ``estimate`` is
+    the registered pair's estimate, made whatever was given).
+    """
+    est = used.estimate
+    assert est is not None
+    err = angular_difference(est.azimuth_deg, truth.azimuth_deg) if est.known else 180.0
+    flags = {}
+    for off in (0.0, 90.0, 180.0, 270.0):
+        wrong = Light((truth.azimuth_deg + off) % 360.0, truth.elevation_deg)
+        flags[int(off)] = compare_light(wrong, est).disagrees
+    return {
+        "true_azimuth_deg": round(truth.azimuth_deg, 2),
+        "estimate_azimuth_deg": None if not est.known else round(est.azimuth_deg, 2),
+        "error_deg": round(err, 2),
+        "axis_error_deg": round(min(err, 180.0 - err), 2),
+        "uncertainty_deg": round(est.azimuth_uncertainty_deg, 2),
+        "end_known": est.azimuth_uncertainty_deg < 180.0,
+        "confident": est.confident,
+        "flag_true": flags[0],
+        "flag_90": flags[90] and flags[270],
+        "flag_180": flags[180],
+        "method": est.method,
+    }
+
+
 def run_pair(
-    bp: BenchPair, configs: Sequence[Config], work: Path, log: Callable[[str], None] = print
+    bp: BenchPair,
+    configs: Sequence[Config],
+    work: Path,
+    log: Callable[[str], None] = print,
+    *,
+    auto_light: bool = True,
 ) -> dict[str, object]:
     """Render, write and score one pair with every configuration and baseline.
 
@@ -519,11 +572,15 @@ def run_pair(
         Folder for the pair's files (``work / bp.name``).
     log
         Progress lines.
+    auto_light
+        Run every configuration a second time without the light
+        (``light="auto"``, label suffix :data:`AUTO`).
 
     Returns
     -------
     dict
-        JSON-ready: pair facts, per-configuration results, registration errors.
+        JSON-ready: pair facts, per-configuration results (light given and not
+        given), registration errors, the light estimator against the truth.
     """
     t0 = time.perf_counter()
     pair = synth.render_pair(bp.spec)
@@ -556,22 +613,33 @@ def run_pair(
     results: dict[str, ConfigResult] = {}
     reg: Registration | None = None
     reg_from = None
-    for cfg in configs:
+    runs = [(cfg, cfg.label, light) for cfg in configs]
+    if auto_light:
+        runs += [(cfg, cfg.label + AUTO, "auto") for cfg in configs]
+    for cfg, label, lamp in runs:
         if cfg.settings is None or cfg.skipped:
             continue
         start = time.perf_counter()
         try:
-            comp = compare(paths["baseline"], paths["current"], cfg.settings, light=light)
+            comp = compare(paths["baseline"], paths["current"], cfg.settings, light=lamp)
         except Exception as exc:  # a method that raises is recorded, the run goes on
             msg = f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, MonitorError):
                 msg += " | " + traceback.format_exc(limit=3).strip().splitlines()[-1]
-            results[cfg.label] = ConfigResult(ok=False, error=msg)
-            log(f"  {cfg.label:18s} FAILED {msg}")
+            results[label] = ConfigResult(ok=False, error=msg)
+            log(f"  {label:18s} FAILED {msg}")
             continue
         seconds = time.perf_counter() - start
         score, corr, listed = _score_config(comp.regions, comp.change, labels, truth, height)
-        results[cfg.label] = ConfigResult(
+        if lamp != "auto" and "light" not in info and comp.light_used is not None:
+            info["light"] = light_record(comp.light_used, light, bp.spec.light_current)
+        elif lamp == "auto" and comp.light_used is not None:
+            info.setdefault("light_used_auto", {})[cfg.label] = {  # type: ignore[index]
+                "azimuth_deg": round(comp.light.azimuth_deg, 2),
+                "error_deg": round(angular_difference(comp.light.azimuth_deg,
+                                                      light.azimuth_deg), 2),
+            }
+        results[label] = ConfigResult(
             ok=True,
             seconds=round(seconds, 3),
             stages={t.name: round(t.seconds, 3) for t in comp.timings},
@@ -579,10 +647,10 @@ def run_pair(
             score=score,
             correlation=corr,
         )
-        if reg is None or cfg.default:
+        if reg is None or (cfg.default and lamp != "auto"):
             reg, reg_from = comp.registration, cfg.label
         log(
-            f"  {cfg.label:18s} {seconds:6.1f} s  found {score['matched']}/{score['n_truth']}"
+            f"  {label:18s} {seconds:6.1f} s  found {score['matched']}/{score['n_truth']}"
             f"  pred {score['n_pred']}  FA {score['false_alarms']}  r={corr}"
         )
 
@@ -712,6 +780,37 @@ def aggregate(pairs: Sequence[dict[str, object]], label: str) -> dict[str, objec
         "seconds_median": _r(_median(secs), 2),
         "stages_median_s": {k: _r(_median(v), 3) for k, v in stages.items()},
     }
+
+
+def aggregate_light(pairs: Sequence[dict[str, object]]) -> dict[str, object]:
+    """The pair light estimator's azimuth error by elevation class, relief / all pairs."""
+    out: dict[str, object] = {}
+    for cls in ("normal", "raking", "all"):
+        for subset in ("relief", "all"):
+            recs = [
+                p["light"] for p in pairs
+                if "light" in p
+                and (cls == "all" or (cls == "raking") == bool(p["raking"]))
+                and (subset == "all" or not p["no_change"])
+            ]
+            if not recs:
+                continue
+            e = np.asarray([float(r["error_deg"]) for r in recs])  # type: ignore[index]
+            known = [r for r in recs if r["end_known"]]  # type: ignore[index]
+            ek = [float(r["error_deg"]) for r in known]  # type: ignore[index]
+            out[f"{cls}/{subset}"] = {
+                "n": len(recs),
+                "median": _r(float(np.median(e)), 2),
+                "p90": _r(float(np.percentile(e, 90)), 2),
+                "worst": _r(float(e.max()), 2),
+                "end_known_share": _r(len(known) / len(recs), 3),
+                "end_known_median": _r(float(np.median(ek)), 2) if ek else None,
+                "end_known_worst": _r(max(ek), 2) if ek else None,
+                "flag_90": _r(float(np.mean([r["flag_90"] for r in recs])), 3),  # type: ignore[index]
+                "flag_180": _r(float(np.mean([r["flag_180"] for r in recs])), 3),  # type: ignore[index]
+                "flag_true": _r(float(np.mean([r["flag_true"] for r in recs])), 3),  # type: ignore[index]
+            }
+    return out
 
 
 def _worst(values: Iterable[float | None]) -> float:
@@ -912,6 +1011,48 @@ def _run_header(run: dict[str, object]) -> list[str]:
     ]
 
 
+def _light_markdown(acc: dict[str, object]) -> list[str]:
+    """Light given vs not given, side by side, and the light estimator's error table."""
+    lines = ["### Light given and light not given (issue #10)", "",
+             "Each configuration ran twice on every pair: with the true lamp given, and with",
+             "`light=\"auto\"` (estimated from the registered pair). When the estimate knows",
+             "the lamp's axis but not which end, `auto` refuses (one-line error asking for",
+             "`--light-azimuth`): such a pair counts as *refused*, i.e. nothing found.", ""]
+    overall = acc["overall"]  # type: ignore[index]
+    rows = []
+    for label, o in overall.items():  # type: ignore[union-attr]
+        a = overall.get(label + AUTO)  # type: ignore[union-attr]
+        if label.endswith(AUTO) or a is None:
+            continue
+        rows.append([label, o["f1"], a["f1"], o["polarity_accuracy"], a["polarity_accuracy"],
+                     o["recall"], a["recall"], f"{a['failed']}/{a['pairs']}"])
+    lines += _table(["configuration", "F1 given", "F1 auto", "polarity given",
+                     "polarity auto", "recall given", "recall auto", "refused (auto)"], rows)
+    sub, sub_a = acc.get("subsets") or {}, acc.get("subsets_auto_light") or {}
+    if sub_a:
+        lines += ["", f"Default configuration (`{acc['default']}`) by subset:", ""]
+        rows = [[name, o["pairs"], o["f1"], sub_a[name]["f1"], o["polarity_accuracy"],
+                 sub_a[name]["polarity_accuracy"], sub_a[name]["failed"]]
+                for name, o in sub.items() if name in sub_a]  # type: ignore[union-attr]
+        lines += _table(["subset", "pairs", "F1 given", "F1 auto", "polarity given",
+                         "polarity auto", "refused (auto)"], rows)
+    est = acc.get("light_estimator") or {}
+    if est:
+        lines += ["", "Pair light estimator (`monitor.light.estimate_pair_light` on the",
+                  "registered pair) against the true baseline lamp, degrees; lamps spread over",
+                  "all azimuths. *end known*: share of pairs where the estimate knows which end",
+                  "of the axis (else its uncertainty is 180 and `auto` refuses); *flag 90 / 180*:",
+                  "share of pairs where a given lamp 90 (both ways) / 180 deg off is flagged;",
+                  "*flag true*: the true lamp wrongly flagged.", ""]
+        rows = [[k, v["n"], v["median"], v["p90"], v["worst"], v["end_known_share"],
+                 v["end_known_median"], v["end_known_worst"], v["flag_90"], v["flag_180"],
+                 v["flag_true"]] for k, v in est.items()]  # type: ignore[union-attr]
+        lines += _table(["elevation / pairs", "n", "median", "p90", "worst", "end known",
+                         "median (end known)", "worst (end known)", "flag 90", "flag 180",
+                         "flag true"], rows)
+    return lines
+
+
 def _accuracy_markdown(acc: dict[str, object]) -> list[str]:
     lines = ["## Accuracy", ""]
     lines += _run_header(acc)
@@ -965,6 +1106,7 @@ def _accuracy_markdown(acc: dict[str, object]) -> list[str]:
                      o["correlation_mean"]])
     lines += _table(["subset", "pairs", "deformations", "recall", "precision", "F1",
                      "polarity acc.", "appearance FA", "all FA", "corr. mean"], rows)
+    lines += ["", *_light_markdown(acc)]
     lines += ["", "### Registration", "",
               "Error of the BASELINE -> CURRENT mapping against the truth: at the four baseline",
               "corners for pairs without lens distortion; the largest error over a 9 x 9 grid",
@@ -1094,6 +1236,7 @@ def run_benchmark(
     *,
     command: str = "",
     log: Callable[[str], None] = print,
+    auto_light: bool = True,
 ) -> dict[str, object]:
     """Score every configuration on every pair; return the ``accuracy`` document.
 
@@ -1110,12 +1253,15 @@ def run_benchmark(
         The command line, for the record.
     log
         Progress lines.
+    auto_light
+        Also run every configuration without the light (see :func:`run_pair`).
 
     Returns
     -------
     dict
         JSON-ready: run facts, per-pair results, overall figures per
-        configuration, subsets of the default configuration, registration.
+        configuration (light given, and light not given), subsets of the
+        default configuration, registration, the light estimator's errors.
     """
     if not pairs:
         raise MonitorError("run_benchmark: no pairs")
@@ -1125,10 +1271,13 @@ def run_benchmark(
     done: list[dict[str, object]] = []
     for i, bp in enumerate(pairs, start=1):
         log(f"[{i}/{len(pairs)}] {bp.name}")
-        done.append(run_pair(bp, configs, work, log))
+        done.append(run_pair(bp, configs, work, log, auto_light=auto_light))
     default = next((c.label for c in configs if c.default), None)
     ran = [c for c in configs if not c.skipped]
     overall = {c.label: aggregate(done, c.label) for c in ran}
+    if auto_light:
+        overall.update({c.label + AUTO: aggregate(done, c.label + AUTO)
+                        for c in ran if c.settings is not None})
     subsets = {
         "all": lambda p: True,
         "normal light": lambda p: not p["raking"],
@@ -1140,11 +1289,14 @@ def run_benchmark(
         "no deformation": lambda p: p["no_change"],
     }
     sub = {}
+    sub_auto = {}
     if default is not None:
         for name, pred in subsets.items():
             chosen = [p for p in done if pred(p)]
             if chosen:
                 sub[name] = aggregate(chosen, default)
+                if auto_light:
+                    sub_auto[name] = aggregate(chosen, default + AUTO)
     first = pairs[0].spec.size
     doc: dict[str, object] = {
         "command": command,
@@ -1167,11 +1319,13 @@ def run_benchmark(
         "skipped": [{"label": c.label, "reason": c.skipped} for c in configs if c.skipped],
         "overall": overall,
         "subsets": sub,
+        "subsets_auto_light": sub_auto,
         "registration": {
             "monitor": aggregate_registration(done, "monitor"),
             "sift": aggregate_registration(done, "sift"),
         },
         "targets": TARGETS,
+        "light_estimator": aggregate_light(done),
         "pairs": done,
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -1210,6 +1364,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", default="", help="comma-separated labels (default all)")
     parser.add_argument("--hf-model", action="append", default=None,
                         help="hf: depth model (hub id in the local cache, or folder); repeatable")
+    parser.add_argument("--no-auto-light", action="store_true",
+                        help="run each configuration with the true light only (not also 'auto')")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download weights or data
     command = "python bench/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -1219,7 +1375,8 @@ def main(argv: list[str] | None = None) -> int:
             pairs = pairs[: args.max_pairs]
         only = [c for c in args.configs.split(",") if c]
         configs = configurations(only or None, args.hf_model)
-        doc = run_benchmark(pairs, configs, args.out, command=command.strip())
+        doc = run_benchmark(pairs, configs, args.out, command=command.strip(),
+                            auto_light=not args.no_auto_light)
     except MonitorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -198,7 +198,13 @@ def plan_campaign(
             for base, cur in zip(scans[:-1], scans[1:], strict=True):
                 if base.sha256 == cur.sha256:
                     continue
-                light, px_per_mm = repository.comparison_inputs(base, cur, settings)
+                try:
+                    light, _source, px_per_mm = repository.comparison_inputs(
+                        base, cur, settings)
+                except MonitorError as exc:  # e.g. recorded under two lamps: refused
+                    skipped.append(TaskOutcome(CampaignTask(slug, base.id, cur.id), "skipped",
+                                               reason=str(exc)))
+                    continue
                 key = repository.cache_key(base, cur, settings, light, px_per_mm)
                 task = CampaignTask(slug, base.id, cur.id, key)
                 existing = repository.find_comparison(store, key)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import MonitorError
+from monitor.results import Light
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,11 @@ class Settings:
     method: str = "photometric"
     depth: str = "shading"
     device: str = "auto"
-    light_azimuth: float = 180.0  # degrees, 180 = from the left (see results.Light)
-    light_elevation: float = 30.0
+    # "auto": estimated from the scans (monitor.light); else degrees in [0, 360),
+    # 0 = from the right, 90 = top, 180 = left (see results.Light)
+    light_azimuth: str = "auto"
+    light_elevation: float = 30.0  # (0, 90); the scans do not fix it
+    strict_light: bool = False  # a given lamp the scans contradict is an error, not a warning
     # change detection
     significance_z: float = 6.0  # region seed threshold in noise sigmas (grows to half)
     min_region_frac: float = 0.004  # min region size as a fraction of the long side (squared)
@@ -66,6 +70,10 @@ class Settings:
     alert_command: str = ""  # argv (split like a shell, run without one); JSON on stdin
     alert_url: str = ""  # http(s) URL that receives the same JSON by POST
     alert_min_significance: float = 0.0  # alert when a region's significance reaches this
+
+    def __post_init__(self) -> None:
+        check_setting("light_azimuth", self.light_azimuth)
+        check_setting("light_elevation", self.light_elevation)
 
     def replace(self, *, source: str = "flag", **changes: object) -> Settings:
         """A copy with ``changes`` applied, each checked (type and range) first.
@@ -133,6 +141,10 @@ def _coerce(label: str, value: object, kind: type, source: str = "") -> object:
             return False
         raise MonitorError(problem)
     if kind is str:
+        if label.lower().replace("-", "_").endswith("light_azimuth") and isinstance(
+            value, int | float
+        ) and not isinstance(value, bool):
+            return f"{value:g}"  # a number of degrees (TOML 90, a flag's float)
         if not isinstance(value, str):
             raise MonitorError(problem)
         return value
@@ -195,8 +207,7 @@ def validate_light(
     monitor.errors.MonitorError: --light-azimuth = nan (flag): must be a number from 0 up to \
 (not including) 360 degrees
     """
-    # A non-numeric keyword (such as a future "auto") would be let through here, before
-    # the float conversion; today every azimuth is a number.
+    # "auto" (estimate the lamp) is the one keyword: see parse_light_azimuth
     out: list[float | None] = []
     for value, name, ok, words in (
         (azimuth, names[0], lambda v: AZIMUTH_RANGE[0] <= v < AZIMUTH_RANGE[1],
@@ -273,6 +284,8 @@ def check_setting(name: str, value: Any, source: str = "", *, label: str | None 
     monitor.errors.MonitorError: MONITOR_BUSY_TIMEOUT_S = -1.0 (environment): must be at least 0
     """
     label = label or name
+    if name == "light_azimuth" and isinstance(value, str) and value.strip().lower() == "auto":
+        return value
     if name in ("light_azimuth", "light_elevation"):
         names = (label, label)
         pair = (value, None) if name == "light_azimuth" else (None, value)
@@ -285,6 +298,70 @@ def check_setting(name: str, value: Any, source: str = "", *, label: str | None 
     if problem:
         raise MonitorError(f"{_where(label, value, source)}: {problem}")
     return value
+
+
+def parse_light_azimuth(value: object, where: str = "light azimuth", source: str = ""
+                        ) -> float | None:
+    """``"auto"`` -> None (estimate from the scans); a number -> degrees in [0, 360).
+
+    The azimuth's range is :func:`validate_light`'s; this adds the keyword.
+
+    Raises
+    ------
+    MonitorError
+        For anything else, naming ``where``.
+
+    Examples
+    --------
+    >>> parse_light_azimuth("auto") is None
+    True
+    >>> parse_light_azimuth("90")
+    90.0
+    >>> parse_light_azimuth(400)
+    Traceback (most recent call last):
+    ...
+    monitor.errors.MonitorError: light azimuth = 400: must be 'auto' or a number from 0 up to \
+(not including) 360 degrees
+    """
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    try:
+        az, _ = validate_light(value, None, source=source, names=(where, ""))  # type: ignore[arg-type]
+    except MonitorError as exc:
+        raise MonitorError(str(exc).replace(": must be a number", ": must be 'auto' or a number")
+                           ) from None
+    return az
+
+
+def check_elevation(value: object, where: str = "light elevation", source: str = "") -> float:
+    """A lamp elevation in degrees, strictly between 0 and 90 (:func:`validate_light`).
+
+    Examples
+    --------
+    >>> check_elevation(30)
+    30.0
+    >>> check_elevation(90)
+    Traceback (most recent call last):
+    ...
+    monitor.errors.MonitorError: light elevation = 90: must be above 0 and below 90 degrees
+    """
+    _, el = validate_light(None, value, source=source, names=("", where))  # type: ignore[arg-type]
+    assert el is not None
+    return el
+
+
+def settings_light(settings: Settings) -> Light | None:
+    """The lamp the settings give, or None for ``light_azimuth = "auto"``.
+
+    Examples
+    --------
+    >>> settings_light(Settings()) is None
+    True
+    >>> settings_light(Settings(light_azimuth="90"))
+    Light(azimuth_deg=90.0, elevation_deg=30.0)
+    """
+    az = parse_light_azimuth(settings.light_azimuth, "light_azimuth")
+    return None if az is None else Light(az, float(settings.light_elevation))
 
 
 def _config_path(environ: Mapping[str, str]) -> Path | None:

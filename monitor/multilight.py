@@ -23,6 +23,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -30,11 +31,11 @@ import torch
 from monitor import __version__
 from monitor.capture import is_capture, read_capture
 from monitor.change.multilight import normal_change
-from monitor.config import Settings
+from monitor.config import Settings, settings_light
 from monitor.depth.base import select_device
 from monitor.depth.photometric_stereo import photometric_stereo
 from monitor.errors import MonitorError
-from monitor.io import downsample, from_linear, read_image, to_linear
+from monitor.io import analysis_scale, downsample, from_linear, read_image, to_linear
 from monitor.regions import find_regions
 from monitor.registration import register, warp_to_baseline
 from monitor.results import Capture, Comparison, Light, NormalMap, StageTiming
@@ -295,12 +296,27 @@ def nearest_lamp_image(
     return cap.paths[k], offset
 
 
+def _photo_lamp(photo: str | Path, settings: Settings) -> Light:
+    """The lamp of one photograph, estimated from its shading, or a one-line refusal."""
+    from monitor.light import estimate_scan_light
+
+    img = read_image(photo, max_pixels=settings.max_pixels)
+    small = downsample(img.pixels, analysis_scale(img.pixels.shape[:2], 1024))
+    est = estimate_scan_light(to_linear(small))
+    if not est.confident:
+        raise MonitorError(
+            f"cannot tell the lamp of {Path(photo).name} from its shading ({est.note}); "
+            "give --light-azimuth/--light-elevation of the photo"
+        )
+    return est.light(float(settings.light_elevation))
+
+
 def compare_scans(
     baseline: str | Path,
     current: str | Path,
     settings: Settings | None = None,
     *,
-    light: Light | None = None,
+    light: Light | Literal["auto"] | None = None,
     px_per_mm: float | None = None,
 ) -> Comparison:
     """Compare two scans where either may be a multi-light capture.
@@ -319,7 +335,9 @@ def compare_scans(
     settings
         As for :func:`monitor.pipeline.compare`.
     light
-        The photograph's lamp (default from the settings).
+        The photograph's lamp; None or ``"auto"``: the settings' lamp, else
+        the photograph's own estimate (:func:`monitor.light.estimate_scan_light`),
+        refused when it does not settle the lamp.
     px_per_mm
         Baseline pixels per millimetre, when known.
 
@@ -346,7 +364,10 @@ def compare_scans(
         return compare_captures(baseline, current, settings=settings, px_per_mm=px_per_mm)
     if not (multi_b or multi_c):
         return compare_photos(baseline, current, settings, light=light, px_per_mm=px_per_mm)
-    light = light or Light(settings.light_azimuth, settings.light_elevation)
+    if not isinstance(light, Light):
+        light = settings_light(settings) or _photo_lamp(
+            current if multi_b else baseline, settings
+        )
     cap = read_capture(baseline if multi_b else current)
     stand_in, offset = nearest_lamp_image(cap, light)
     b, c = (stand_in, current) if multi_b else (baseline, stand_in)

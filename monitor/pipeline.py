@@ -20,13 +20,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
 
 from monitor import __version__
 from monitor.change.methods import METHODS, depth_change, photometric_change
-from monitor.config import Settings
+from monitor.config import Settings, settings_light
 from monitor.depth.base import get_estimator, select_device
 from monitor.errors import MonitorError
 from monitor.io import (
@@ -36,6 +37,12 @@ from monitor.io import (
     to_linear,
     write_float_tiff,
     write_png,
+)
+from monitor.light import (
+    check_light_values,
+    estimate_pair_light,
+    estimate_scan_light,
+    resolve_light,
 )
 from monitor.regions import find_appearance_regions, find_outline, find_regions
 from monitor.registration import register, registration_to_dict, warp_to_baseline
@@ -99,7 +106,9 @@ def compare(
     current: str | Path,
     settings: Settings | None = None,
     *,
-    light: Light | None = None,
+    light: Light | Literal["auto"] | None = None,
+    light_source: str = "given",
+    strict_light: bool | None = None,
     px_per_mm: float | None = None,
     progress: Progress | None = None,
 ) -> Comparison:
@@ -113,7 +122,16 @@ def compare(
         Tunables (method, depth estimator, device, resolutions, thresholds);
         defaults from :class:`monitor.config.Settings`.
     light
-        Direction of the lamp; default from the settings (from the left, 30 deg).
+        The lamp, ``"auto"`` to estimate it from the registered pair, or None
+        for the settings' ``light_azimuth`` (default ``"auto"``). A given lamp
+        is checked against the scans' estimate; a disagreement is a warning
+        in ``Comparison.light_used.warnings`` (an error with ``strict_light``).
+        With "auto", an estimate that knows only the axis of the lamp (not
+        which end) is refused: the polarity of every region depends on it.
+    light_source
+        Where a given ``light`` came from: given, sidecar, ingest or default.
+    strict_light
+        A given lamp the scans contradict is an error (default: settings).
     px_per_mm
         Baseline pixels per millimetre, when known (areas in mm^2).
     progress
@@ -133,8 +151,14 @@ def compare(
     if settings.method not in METHODS:
         choices = ", ".join(METHODS)
         raise MonitorError(f"unknown method {settings.method!r}; choose one of: {choices}")
-    light = light or Light(settings.light_azimuth, settings.light_elevation)
-    stages = _Stages(progress, ("read", "register", "resample", "change", "regions"))
+    if light is None:
+        light = settings_light(settings) or "auto"
+    if isinstance(light, Light):
+        check_light_values(light.azimuth_deg, light.elevation_deg, f"{light_source} light")
+    elif light != "auto":
+        raise MonitorError(f"light must be a Light or 'auto', got {light!r}")
+    strict = settings.strict_light if strict_light is None else strict_light
+    stages = _Stages(progress, ("read", "register", "resample", "light", "change", "regions"))
 
     with stages.stage("read"):
         base_img = read_scan(baseline, max_pixels=settings.max_pixels)
@@ -144,7 +168,9 @@ def compare(
     ):
         if progress:
             progress("done", 1.0)
-        return _identical(baseline, current, base_img.pixels, settings, light, px_per_mm,
+        # same pixels: nothing is measured, so no lamp is needed (frontal stands in)
+        lamp = light if isinstance(light, Light) else Light(0.0, 90.0)
+        return _identical(baseline, current, base_img.pixels, settings, lamp, px_per_mm,
                           tuple(stages.timings))
     with stages.stage("register"):
         reg = register(
@@ -161,6 +187,26 @@ def compare(
         base_lin, warped, valid = resample_pair(base_small, base_img.pixels.shape[:2],
                                                 cur_img.pixels, reg, s)
         del cur_img
+    with stages.stage("light"):
+        base_estimate = estimate_scan_light(base_lin)
+        # interpolation may overshoot [0, 1] a little: the estimator wants linear RGB;
+        # the current is estimated on the baseline's grid, so both are in one frame
+        cur_on_base = np.where(valid[..., None], np.clip(warped, 0.0, 1.0), 0.0)
+        cur_on_base = cur_on_base.astype(np.float32)
+        cur_estimate = estimate_scan_light(cur_on_base, valid)
+        pair_estimate = estimate_pair_light(base_lin, cur_on_base, valid)
+        el_default = settings.light_elevation == Settings().light_elevation
+        used = resolve_light(
+            None if light == "auto" else light,
+            "estimated" if light == "auto" else light_source,
+            pair_estimate,
+            elevation_deg=settings.light_elevation,
+            elevation_source="default" if el_default else "given",
+            baseline_estimate=base_estimate,
+            current_estimate=cur_estimate,
+            strict=strict,
+        )
+        light = used.light
     with stages.stage("change"):
         if settings.method == "photometric":
             device = select_device(settings.device)
@@ -197,6 +243,8 @@ def compare(
         "device": settings.device,
         "light_azimuth": light.azimuth_deg,
         "light_elevation": light.elevation_deg,
+        "light_source": used.source,
+        "light_azimuth_uncertainty": used.azimuth_uncertainty_deg,
         "analysis_max_px": settings.analysis_max_px,
         "registration_max_px": settings.registration_max_px,
         "significance_z": settings.significance_z,
@@ -214,6 +262,7 @@ def compare(
         change=change,
         regions=regions,
         light=light,
+        light_used=used,
         params=params,
         timings=tuple(stages.timings),
         software_version=__version__,
@@ -499,7 +548,7 @@ def summary(comparison: Comparison) -> dict[str, object]:
         "units": "baseline pixel pitch (height change, + = towards the viewer)"
         if height_units(change.method, change.model_id) == "px"
         else "relative (depth estimator units, + = towards the viewer)",
-        "light": asdict(comparison.light),
+        "light": _light_summary(comparison),
         "px_per_mm": comparison.px_per_mm,
         "noise_sigma": change.noise_sigma,
         "alignment": asdict(change.alignment) if change.alignment else None,
@@ -525,6 +574,18 @@ def summary(comparison: Comparison) -> dict[str, object]:
         "appearance": [a.to_dict(comparison.px_per_mm) for a in comparison.appearance_regions],
         "params": comparison.params,
         "timings": [asdict(t) for t in comparison.timings],
+    }
+
+
+def _light_summary(comparison: Comparison) -> dict[str, object]:
+    """The lamp used, its source and uncertainty, and the scans' evidence."""
+    if comparison.light_used is None:
+        return {**asdict(comparison.light), "source": "given"}
+    used = comparison.light_used.to_dict()
+    return {
+        "azimuth_deg": comparison.light.azimuth_deg,
+        "elevation_deg": comparison.light.elevation_deg,
+        **{k: v for k, v in used.items() if k not in ("azimuth_deg", "elevation_deg")},
     }
 
 

@@ -375,6 +375,7 @@ class Comparison:
     appearance_regions: tuple[AppearanceRegion, ...] = ()
     outline: Outline | None = None
     normal_map: NormalMap | None = None  # multi-light: the baseline capture's normals
+    light_used: LightUsed | None = None  # where the lamp came from, the scans' evidence
 
     @property
     def model_id(self) -> str:
@@ -482,6 +483,59 @@ class LightCheck:
             "sign_known": self.sign_known,
             "message": self.message,
             "estimate": self.estimate.to_dict(),
+        }
+
+
+#: Where the lamp of a scan or a comparison came from.
+LIGHT_SOURCES = ("given", "sidecar", "ingest", "estimated", "default")
+
+
+@dataclass(frozen=True)
+class LightUsed:
+    """The lamp a comparison used, where it came from and what the scans said.
+
+    ``source`` is one of :data:`LIGHT_SOURCES`; ``azimuth_uncertainty_deg``
+    the estimate's ~2 sigma half-width when ``source == "estimated"``, else
+    None (a claimed lamp carries no stated uncertainty). ``elevation_source``
+    says where the elevation came from (the scans do not fix it).
+    ``estimate`` is the pair's estimate, ``baseline_estimate`` /
+    ``current_estimate`` each scan's; ``check`` the given lamp against the
+    pair estimate (None when the lamp was estimated); ``warnings`` what the
+    user must be told (a disagreeing claim).
+    """
+
+    light: Light
+    source: str
+    azimuth_uncertainty_deg: float | None
+    elevation_source: str
+    estimate: LightEstimate | None = None
+    baseline_estimate: LightEstimate | None = None
+    current_estimate: LightEstimate | None = None
+    check: LightCheck | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def disagrees(self) -> bool:
+        """True when a given lamp disagrees with the scans' evidence."""
+        return self.check is not None and self.check.disagrees
+
+    def to_dict(self) -> dict[str, object]:
+        def est(e: LightEstimate | None) -> dict[str, object] | None:
+            return None if e is None else e.to_dict()
+
+        unc = self.azimuth_uncertainty_deg
+        return {
+            "azimuth_deg": round(float(self.light.azimuth_deg), 2),
+            "elevation_deg": round(float(self.light.elevation_deg), 2),
+            "source": self.source,
+            "azimuth_uncertainty_deg": None if unc is None else round(float(unc), 2),
+            "elevation_source": self.elevation_source,
+            "disagrees": self.disagrees,
+            "check": None if self.check is None else self.check.to_dict(),
+            "estimate": est(self.estimate),
+            "baseline_estimate": est(self.baseline_estimate),
+            "current_estimate": est(self.current_estimate),
+            "warnings": list(self.warnings),
         }
 
 

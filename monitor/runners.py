@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Literal
 
 from monitor.config import Settings
 from monitor.results import Comparison, Light
@@ -20,7 +21,7 @@ __all__ = ["pipeline_runner", "write_comparison"]
 
 def pipeline_runner(
     settings: Settings,
-) -> Callable[[Path, Path, Light, float | None], Comparison]:
+) -> Callable[[Path, Path, Light | Literal["auto"], float | None], Comparison]:
     """A ``run(baseline, current, light, px_per_mm)`` that compares with ``settings``.
 
     Parameters
@@ -31,9 +32,9 @@ def pipeline_runner(
     Returns
     -------
     Callable
-        ``run(base: Path, cur: Path, light: Light, px_per_mm: float | None) -> Comparison``,
-        :func:`monitor.multilight.compare_scans` (two photos: :func:`monitor.pipeline.compare`)
-        imported at the first call.
+        ``run(base: Path, cur: Path, light: Light | "auto", px_per_mm: float | None)
+        -> Comparison``, :func:`monitor.multilight.compare_scans` (two photos:
+        :func:`monitor.pipeline.compare`) imported at the first call.
 
     Examples
     --------
@@ -42,7 +43,9 @@ def pipeline_runner(
     True
     """
 
-    def run(base: Path, cur: Path, light: Light, px_per_mm: float | None) -> Comparison:
+    def run(
+        base: Path, cur: Path, light: Light | Literal["auto"], px_per_mm: float | None
+    ) -> Comparison:
         # the algorithms load only when work is due; a stored multi-light scan is
         # its .lp manifest, which monitor.multilight routes (photos go to the pipeline)
         from monitor.multilight import compare_scans

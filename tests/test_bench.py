@@ -248,6 +248,13 @@ def test_bench_pairs_use_test_seeds_and_cover_the_design() -> None:
     assert all(p.spec.painting is None for p in pairs)
     again = bm.bench_pairs((320, 240), paintings=[], min_canvases=8, n_no_change=4)
     assert [p.spec for p in again] == [p.spec for p in pairs]  # deterministic
+    # lamps spread over all azimuths (issue #10), at normal and raking elevation
+    quadrants = {int(p.spec.light_baseline.azimuth_deg // 90) for p in pairs}
+    assert quadrants == {0, 1, 2, 3}
+    for p in pairs:
+        drift = abs((p.spec.light_current.azimuth_deg - p.spec.light_baseline.azimuth_deg
+                     + 180) % 360 - 180)
+        assert drift <= 3.0
 
 
 def test_bench_pairs_never_use_training_paintings() -> None:
@@ -311,6 +318,15 @@ def test_smoke_run_on_two_tiny_pairs(tmp_path: Path) -> None:
     assert "**photometric** (default)" in md
     assert "not measured" in md  # no speed figures in this run
     assert ("met" in md) and ("| broken |" in md)
+    # every pair ran twice: light given and light not given, side by side
+    auto = doc["overall"]["photometric" + bm.AUTO]
+    assert auto["pairs"] == 2 and auto["n_truth"] == photo["n_truth"]
+    for p in doc["pairs"]:
+        assert "photometric" + bm.AUTO in p["results"]
+        assert {"error_deg", "flag_90", "flag_180", "end_known"} <= set(p["light"])
+    assert doc["light_estimator"]["all/all"]["n"] == 2
+    assert "Light given and light not given" in md and "F1 auto" in md
+    assert "Pair light estimator" in md
 
 
 # --------------------------------------------------------------------------- stages

@@ -203,15 +203,16 @@ def test_store_ingests_lists_and_compares_multilight_scans(tmp_path: Path) -> No
                for r in info["regions"]), info["regions"]
     assert "normals.png" in info["artifacts"]
     # the report shows the normal map and the lamps (its HTML, then the PDF written)
-    from monitor.report.render import _figures, build_context, render_html
+    from monitor.report.render import _figures, _stored_summary, build_context, render_html
     from monitor.store import db, repository
 
     store = db.open_store(home)
     detail = repository.comparison_detail(store, info["comparison_id"])
-    figs = _figures(store, detail, repository.history(store, "w"), tmp_path)
+    stored = _stored_summary(store, detail)
+    figs, extra = _figures(store, detail, repository.history(store, "w"), tmp_path, stored)
     assert figs["normals"] is not None and figs["baseline_thumb"] is not None
     html = render_html(build_context(detail, repository.history(store, "w"), figs,
-                                     datetime.now(UTC)))
+                                     datetime.now(UTC), extra))
     assert "Normal map of the baseline" in html and "from 8 lamps" in html
     assert "multi-light, 8 lamps" in html
     rep = runner.invoke(app, ["report", "w", "--latest", "-o", str(tmp_path / "r.pdf"),

@@ -14,13 +14,16 @@ import numpy as np
 import pytest
 
 from monitor import synth
+from monitor.config import Settings, load_settings, parse_light_azimuth, settings_light
 from monitor.errors import MonitorError
 from monitor.io import read_image, to_linear
 from monitor.light import (
     angular_difference,
+    check_same_lamp,
     compare_light,
     estimate_pair_light,
     estimate_scan_light,
+    resolve_light,
 )
 from monitor.results import Light, LightEstimate
 
@@ -163,12 +166,6 @@ def test_could_not_tell_is_not_checked() -> None:
 
 
 @pytest.mark.skipif(not (LEAVES / "lights.csv").is_file(), reason="../shared/real/leaves12 absent")
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: leaves on a clipped white background; the texture/skew estimator "
-    "lands within 30 deg of the shadow azimuth on 3 of 12 (bench/light_eval.py); "
-    "a cast-shadow cue is still to be built",
-)
 def test_leaves12_estimate_within_30_degrees_of_the_shadows() -> None:
     hits = 0
     with (LEAVES / "lights.csv").open() as fh:
@@ -180,3 +177,74 @@ def test_leaves12_estimate_within_30_degrees_of_the_shadows() -> None:
             hits += 1
     assert len(rows) == 12
     assert hits >= 10, f"{hits} of 12 within 30 deg"
+
+
+@pytest.mark.skipif(not (LEAVES / "lights.csv").is_file(), reason="../shared/real/leaves12 absent")
+def test_leaves12_end_comes_from_the_cast_shadows() -> None:
+    """Without the shadow cue the texture estimator cannot place these lamps."""
+    img = to_linear(read_image(LEAVES / "7_TL.png").pixels)
+    est = estimate_scan_light(img)
+    assert "cast shadows" in est.method and est.azimuth_uncertainty_deg < 180.0
+    # the same photo turned half round: the shadows turn with it
+    turned = estimate_scan_light(np.ascontiguousarray(img[::-1, ::-1]))
+    assert angular_difference(turned.azimuth_deg, (est.azimuth_deg + 180.0) % 360.0) < 10.0
+
+
+# --------------------------------------------------------------------------- deciding the lamp
+
+
+def _est(az: float, unc: float, conf: float, axis_unc: float = 8.0) -> LightEstimate:
+    return LightEstimate(az, unc, None, None, conf, "test", az % 180.0, axis_unc, 4.0, 0.3, 40, "")
+
+
+def test_resolve_light_uses_a_confident_estimate() -> None:
+    used = resolve_light(None, "estimated", _est(250.0, 9.0, 0.9), elevation_deg=30.0)
+    assert used.source == "estimated" and used.light == Light(250.0, 30.0)
+    assert used.azimuth_uncertainty_deg == 9.0 and used.check is None and not used.warnings
+
+
+def test_resolve_light_refuses_to_guess_the_end_of_the_axis() -> None:
+    with pytest.raises(MonitorError, match=r"give --light-azimuth 70 or 250"):
+        resolve_light(None, "estimated", _est(250.0, 180.0, 0.4), elevation_deg=30.0)
+    unknown = _est(math.nan, 180.0, 0.0, 90.0)
+    with pytest.raises(MonitorError, match="could not tell"):
+        resolve_light(None, "estimated", unknown, elevation_deg=30.0)
+
+
+def test_resolve_light_keeps_a_given_lamp_and_warns_or_refuses() -> None:
+    est = _est(250.0, 9.0, 0.9)
+    fine = resolve_light(Light(240.0, 25.0), "sidecar", est, elevation_deg=30.0)
+    assert fine.source == "sidecar" and not fine.disagrees and not fine.warnings
+    wrong = resolve_light(Light(70.0, 25.0), "given", est, elevation_deg=30.0)
+    assert wrong.light == Light(70.0, 25.0) and wrong.disagrees
+    assert wrong.warnings and "opposite" in wrong.warnings[0]
+    with pytest.raises(MonitorError, match="strict-light"):
+        resolve_light(Light(70.0, 25.0), "given", est, elevation_deg=30.0, strict=True)
+    with pytest.raises(MonitorError, match=r"not including\) 360"):
+        resolve_light(Light(400.0, 25.0), "given", est, elevation_deg=30.0)
+    with pytest.raises(MonitorError, match="unknown light source"):
+        resolve_light(None, "guess", est, elevation_deg=30.0)
+
+
+def test_two_scans_lit_from_different_sides_are_refused(scans: dict[float, np.ndarray]) -> None:
+    left, right = estimate_scan_light(scans[185.0]), estimate_scan_light(scans[5.0])
+    with pytest.raises(MonitorError, match="different"):
+        resolve_light(None, "estimated", _est(180.0, 9.0, 0.9), elevation_deg=30.0,
+                      baseline_estimate=left, current_estimate=right)
+    check_same_lamp(left, estimate_scan_light(scans[185.0]))  # same lamp: no complaint
+    with pytest.raises(MonitorError, match="different directions"):
+        check_same_lamp(Light(180.0, 30.0), Light(0.0, 30.0))
+    check_same_lamp(Light(180.0, 30.0), Light(200.0, 30.0))
+
+
+def test_config_validates_the_light_at_every_entry() -> None:
+    assert parse_light_azimuth("auto") is None and parse_light_azimuth(" 12.5 ") == 12.5
+    for bad in ("400", "360", "-1", "inf", "left"):
+        with pytest.raises(MonitorError):
+            parse_light_azimuth(bad)
+    for env in ({"MONITOR_LIGHT_AZIMUTH": "400"}, {"MONITOR_LIGHT_ELEVATION": "95"}):
+        with pytest.raises(MonitorError, match="MONITOR_LIGHT"):
+            load_settings(env, config_file=None)
+    with pytest.raises(MonitorError):
+        Settings(light_azimuth="-5")
+    assert settings_light(load_settings({"MONITOR_LIGHT_AZIMUTH": "90"})) == Light(90.0, 30.0)

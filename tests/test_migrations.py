@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,22 +34,27 @@ def _revisions() -> list[str]:
     return [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
-def _dump(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every table present (compare across revisions with :func:`_prefix`)."""
+def _dump(engine: Engine) -> dict[str, list[dict[str, object]]]:
     out = {}
     present = set(db.table_names(engine))
     with engine.connect() as conn:
         for table in TABLES[1:]:
-            if table not in present:
+            if table not in present:  # a downgrade drops the tables later revisions added
                 continue
-            out[table] = conn.execute(text(f"SELECT * FROM {table} ORDER BY id")).fetchall()
+            rows = conn.execute(text(f"SELECT * FROM {table} ORDER BY id")).mappings()
+            out[table] = [dict(r) for r in rows]
     return out
 
 
-def _prefix(rows: dict[str, list[tuple[object, ...]]], like: dict[str, list[tuple[object, ...]]]
-            ) -> dict[str, list[tuple[object, ...]]]:
-    """``rows`` cut to the tables and leading columns of ``like`` (a downgrade drops columns)."""
-    return {t: [tuple(r)[: len(like[t][0]) if like[t] else 0] for r in rows[t]] for t in like}
+def _common(a: dict[str, list[dict[str, object]]], b: dict[str, list[dict[str, object]]]
+            ) -> tuple[dict[str, list[dict[str, object]]], dict[str, list[dict[str, object]]]]:
+    """Both dumps restricted to the columns both have (a downgrade drops new ones)."""
+    out_a, out_b = {}, {}
+    for table in a:
+        keys = set(a[table][0]) & set(b[table][0]) if a[table] and b[table] else set()
+        out_a[table] = [{k: r[k] for k in keys} for r in a[table]]
+        out_b[table] = [{k: r[k] for k in keys} for r in b[table]]
+    return out_a, out_b
 
 
 def test_upgrade_on_empty_database(db_url: str) -> None:
@@ -100,16 +106,27 @@ def test_downgrade_and_upgrade_keep_a_populated_database(
 
     previous = _revisions()[-2]
     assert db.downgrade(url, "-1") == previous
-    after = _dump(store.engine)
-    assert after == _prefix(before_rows, after)  # every row kept, less the dropped columns
-    assert after["comparison"]
+    down, kept = _common(_dump(store.engine), before_rows)
+    assert down == kept  # every column the older schema has keeps its data
     with pytest.raises(MonitorError, match="monitor db upgrade"):
         db.open_store(home, db_settings)
 
     assert db.upgrade(url) == db.head_revision()
     reopened = db.open_store(home, db_settings)
-    assert _dump(reopened.engine) == before_rows
-    assert repository.comparison_detail(reopened, stored.id) == before_detail
+    after = _dump(reopened.engine)
+    # 0003 adds the light's source: a downgrade drops it, the upgrade backfills
+    # what the old schema used (no scan light recorded here: the built-in default)
+    assert [r["light_source"] for r in after["comparison"]] == ["default"]
+    assert [r["light_disagrees"] for r in after["comparison"]] == [None]
+    for rows in (after["comparison"], before_rows["comparison"]):
+        for r in rows:
+            for k in ("light_source", "light_uncertainty", "light_disagrees",
+                      "light_message", "light_evidence"):
+                r.pop(k, None)
+    assert after == before_rows
+    assert repository.comparison_detail(reopened, stored.id) == replace(
+        before_detail, light_source="default", light_message=None
+    )
     assert repository.history(reopened, "w") == before_history
     assert all(p.is_file() for p in before_detail.artifacts.values())
     reopened.engine.dispose()

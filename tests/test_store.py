@@ -212,11 +212,14 @@ def test_select_pair_defaults_to_newest_against_previous(
 def test_compare_and_store_then_reuse_then_force(
     store: db.Store, two_scans: tuple[repository.ScanInfo, repository.ScanInfo]
 ) -> None:
-    calls: list[tuple[Path, Path, Light, float | None]] = []
+    calls: list[tuple[Path, Path, Light | str, float | None]] = []
 
-    def run(base: Path, cur: Path, light: Light, px_per_mm: float | None) -> Comparison:
+    def run(base: Path, cur: Path, light: Light | str, px_per_mm: float | None) -> Comparison:
         calls.append((base, cur, light, px_per_mm))
-        return make_comparison(px_per_mm=px_per_mm, light=light)
+        # no light recorded: the store asks for "auto"; this double "estimates" one
+        assert light == "auto" or isinstance(light, Light)
+        lamp = light if isinstance(light, Light) else Light(123.0, 30.0)
+        return make_comparison(px_per_mm=px_per_mm, light=lamp)
 
     first = repository.compare_and_store(store, "night-watch", run, write_outputs)
     assert not first.reused

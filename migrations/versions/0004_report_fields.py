@@ -7,7 +7,7 @@ and the work's outline in the baseline (found, or set by the user).
 A table of appearance findings (colour change that is not relief).
 
 Revision ID: 0004
-Revises: 0002 (the integrator relinks it after any migration merged before it)
+Revises: 0003
 Create Date: 2026-12-02
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0002"
+down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Multi-light scans: lamp count, the original light file, one row per photograph.
 
 Revision ID: 0005
-Revises: 0002 (the head on main when written; the integrator fixes the chain)
+Revises: 0004
 Create Date: 2026-12-02
 
 """

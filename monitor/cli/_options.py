@@ -32,6 +32,7 @@ __all__ = [
     "JsonOption",
     "LightAzimuthOption",
     "LightElevationOption",
+    "StrictLightOption",
     "NlOption",
     "TableOption",
     "echo_json",
@@ -67,12 +68,23 @@ TableOption = Annotated[
     bool, typer.Option("--table", help="Print a table (the default).", metavar="")
 ]
 LightAzimuthOption = Annotated[
-    float | None,
-    typer.Option(help="Where the light came from, degrees: 0 right, 90 top, 180 left "
-                 "(default 180, or MONITOR_LIGHT_AZIMUTH)."),
+    str | None,
+    typer.Option(
+        metavar="auto|DEG",
+        help="Where the light came from: 'auto' (estimated from the scans, the default, "
+        "or MONITOR_LIGHT_AZIMUTH) or degrees in [0, 360): 0 right, 90 top, 180 left, "
+        "270 bottom. A given lamp the scans contradict is reported (see --strict-light).",
+    ),
 ]
 LightElevationOption = Annotated[
-    float | None, typer.Option(help="Lamp elevation above the picture plane, degrees.")
+    float | None,
+    typer.Option(help="Lamp elevation above the picture plane, degrees in (0, 90) "
+                 "(default 30; the scans do not fix it)."),
+]
+StrictLightOption = Annotated[
+    bool,
+    typer.Option("--strict-light",
+                 help="A given lamp the scans contradict is an error: nothing is written."),
 ]
 DeviceOption = Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")]
 

@@ -20,14 +20,21 @@ from monitor.cli._options import (
     JsonOption,
     LightAzimuthOption,
     LightElevationOption,
+    StrictLightOption,
     echo_json,
     fail,
     handled,
     progress_printer,
 )
-from monitor.config import Settings, load_settings
+from monitor.config import (
+    Settings,
+    check_elevation,
+    load_settings,
+    parse_light_azimuth,
+    settings_light,
+)
 from monitor.errors import MonitorError
-from monitor.results import AppearanceRegion, Light, Region
+from monitor.results import AppearanceRegion, Light, LightUsed, Region
 from monitor.runners import pipeline_runner, write_comparison
 from monitor.store import db, repository
 
@@ -73,6 +80,7 @@ def compare(
         Path | None, typer.Option(envvar="MONITOR_HOME", help="Data home (SLUG mode).")
     ] = None,
     as_json: JsonOption = False,
+    strict_light: StrictLightOption = False,
 ) -> None:
     """Compare two scans (BASELINE CURRENT -o DIR) or an artwork's last two scans (SLUG).
 
@@ -80,20 +88,37 @@ def compare(
     (--px-per-mm, or the stored scans' scale); colour changes that are not
     relief are listed apart (A1, A2 ...).
 
+    The lamp: ``--light-azimuth auto`` (the default) estimates it from the
+    registered pair; a given lamp is used and checked against the scans (a
+    disagreement is printed as a warning, recorded in regions.json, the store
+    and the report; ``--strict-light`` makes it an error). When the scans show
+    the lamp's axis but not which end, "auto" is refused with the two
+    candidate azimuths: the polarity of every region depends on it.
+
     Example: monitor compare before.png after.png -o out --px-per-mm 4;
     monitor compare night-watch --baseline 1 --current 3
     """
     with handled():
         settings = load_settings()
+        given_az = None if light_azimuth is None else parse_light_azimuth(
+            light_azimuth, "--light-azimuth")
+        if light_elevation is not None:
+            check_elevation(light_elevation, "--light-elevation")
         changes = {
             k: v
             for k, v in {
                 "method": method, "depth": depth, "device": device,
-                "light_azimuth": light_azimuth, "light_elevation": light_elevation,
+                "light_elevation": light_elevation,
+                "strict_light": True if strict_light else None,
             }.items()
             if v is not None
         }
+        if light_azimuth is not None:
+            changes["light_azimuth"] = "auto" if given_az is None else f"{given_az:g}"
         settings = settings.replace(**changes)
+        flag_light = (
+            None if given_az is None else Light(given_az, float(settings.light_elevation))
+        )
         if len(scans) == 2 and any(is_capture(s) for s in scans):
             # a multi-light capture on either side: monitor.multilight routes it
             raise typer.Exit(compare_multilight(scans[0], scans[1], out, settings,
@@ -102,6 +127,7 @@ def compare(
             raise typer.Exit(compare_stored(
                 scans[0], baseline, current, force, as_json, home, settings=settings,
                 allow_reversed=allow_reversed,
+                light=flag_light,
             ))
         if len(scans) != 2:
             raise MonitorError("give two image files (BASELINE CURRENT) or one artwork slug")
@@ -114,7 +140,7 @@ def compare(
             if not Path(path).exists():
                 raise MonitorError(f"no such file: {path}")
         bar, report = progress_printer()
-        light = Light(settings.light_azimuth, settings.light_elevation)
+        light = settings_light(settings) or "auto"
         if bar is not None:
             with bar:  # type: ignore[attr-defined]
                 result = run_compare(scans[0], scans[1], settings, light=light,
@@ -122,6 +148,7 @@ def compare(
         else:
             result = run_compare(scans[0], scans[1], settings, light=light, px_per_mm=px_per_mm)
         paths = write_outputs(result, out)
+    _warn_light(result.light_used)
     info = summary(result)
     info["outputs"] = {name: str(p) for name, p in paths.items()}
     for warning in result.warnings:
@@ -145,6 +172,7 @@ def compare(
         typer.echo(region_line(r, result.px_per_mm, in_px))
     for a in result.appearance_regions:
         typer.echo(appearance_line(a, result.px_per_mm))
+    typer.echo(_light_line(result.light_used, result.light))
     typer.echo(f"outputs in {out}")
     if result.status == "insufficient":
         # the files are written (they show what could be seen), but "no region" here
@@ -223,7 +251,7 @@ def compare_multilight(
     for path in (baseline, current):
         if not Path(path).exists():
             raise MonitorError(f"no such file or capture folder: {path}")
-    light = Light(settings.light_azimuth, settings.light_elevation)
+    light = settings_light(settings)  # None: "auto" (a photo's lamp is then estimated)
     result = compare_scans(baseline, current, settings, light=light, px_per_mm=px_per_mm)
     paths = write_outputs(result, out)
     info = summary(result)
@@ -244,6 +272,22 @@ def compare_multilight(
     return 0
 
 
+def _warn_light(used: LightUsed | None) -> None:
+    """A given lamp the scans contradict: say so on stderr."""
+    for message in () if used is None else used.warnings:
+        typer.echo(f"warning: {message}", err=True)
+
+
+def _light_line(used: LightUsed | None, light: Light) -> str:
+    """One line: the lamp used and where it came from."""
+    if used is None:
+        return f"light: azimuth {light.azimuth_deg:.0f} deg, elevation {light.elevation_deg:.0f}"
+    unc = (f" +/- {used.azimuth_uncertainty_deg:.0f}"
+           if used.azimuth_uncertainty_deg is not None else "")
+    return (f"light: azimuth {light.azimuth_deg:.0f}{unc} deg ({used.source}), elevation "
+            f"{light.elevation_deg:.0f} deg ({used.elevation_source})")
+
+
 def compare_stored(
     slug: str,
     baseline: str | None,
@@ -254,6 +298,7 @@ def compare_stored(
     *,
     settings: Settings | None = None,
     allow_reversed: bool = False,
+    light: Light | None = None,
 ) -> int:
     """``monitor compare SLUG``: compare two stored scans (default newest vs previous) and store.
 
@@ -273,6 +318,8 @@ def compare_stored(
         Comparison settings (the caller's, with CLI overrides); loaded when None.
     allow_reversed
         Compare a current scan captured before its baseline.
+    light
+        A lamp given by flag: it applies to this comparison and is recorded.
 
     Returns
     -------
@@ -295,8 +342,11 @@ def compare_stored(
             force=force,
             fingerprint=result_fingerprint(settings),
             allow_reversed=allow_reversed,
+            light=light,
         )
         detail = repository.comparison_detail(store, stored.id)
+        if detail.light_disagrees and detail.light_message:
+            typer.echo(f"warning: {detail.light_message}", err=True)
     except MonitorError as exc:
         fail(str(exc))
         return 1
@@ -325,6 +375,7 @@ def compare_stored(
             "px_per_mm": detail.px_per_mm,
             "regions": [r.to_dict(detail.px_per_mm, height_in_px=in_px) for r in detail.regions],
             "appearance": [a.to_dict(detail.px_per_mm) for a in detail.appearance],
+            "light": detail.to_dict()["light"],
             "artifacts": {k: str(v) for k, v in detail.artifacts.items()},
         }
         echo_json(out)
@@ -335,6 +386,9 @@ def compare_stored(
         f"{detail.current.id}; {len(detail.regions)} region(s): {counts['bulge']} bulge, "
         f"{counts['recession']} recession; registration RMSE {detail.rmse_px:.2f} px"
     )
+    unc = "" if detail.light_uncertainty is None else f" +/- {detail.light_uncertainty:.0f}"
+    typer.echo(f"light: azimuth {detail.light.azimuth_deg:.0f}{unc} deg "
+               f"({detail.light_source or 'not recorded'})")
     for r in detail.regions:
         typer.echo(region_line(r, detail.px_per_mm, in_px))
     for a in detail.appearance:

@@ -207,7 +207,7 @@ class _Pass:
         known["baseline_scan_id"] = previous.id
         ran: list[bool] = []
 
-        def run(base: Path, cur: Path, light: Light, px_per_mm: float | None) -> Comparison:
+        def run(base: Path, cur: Path, light: Light | str, px_per_mm: float | None) -> Comparison:
             result = self.run(base, cur, light, px_per_mm)
             ran.append(True)  # what fails after this is not the scan's fault
             return result

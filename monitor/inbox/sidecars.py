@@ -51,7 +51,7 @@ def read_sidecar(path: Path) -> ScanMeta:
         raise MonitorError(f"sidecar {path.name}: cannot read it ({exc})") from exc
     if not isinstance(data, dict):
         raise MonitorError(f"sidecar {path.name}: expected a table of keys")
-    allowed = {f.name for f in fields(ScanMeta)}
+    allowed = {f.name for f in fields(ScanMeta)} - {"light_source"}  # that one is ours
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise MonitorError(
@@ -62,7 +62,7 @@ def read_sidecar(path: Path) -> ScanMeta:
         values = _sidecar_values(data)
     except MonitorError as exc:
         raise MonitorError(f"sidecar {path.name}: {exc}") from exc
-    return ScanMeta(**values)
+    return ScanMeta(**values, light_source="sidecar")
 
 
 def _sidecar_values(data: Mapping[str, Any]) -> dict[str, Any]:

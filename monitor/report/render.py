@@ -561,6 +561,7 @@ def build_context(
     def scan_block(scan: Any, role: str, thumb: str) -> dict[str, Any]:
         light = (
             f"azimuth {scan.light_azimuth:g}°, elevation {scan.light_elevation:g}°"
+            f" ({getattr(scan, 'light_source', None) or 'ingest'})"
             if scan.light_azimuth is not None and scan.light_elevation is not None
             else "not recorded"
         )
@@ -676,14 +677,15 @@ def build_context(
         "tracked": tracked,
         "trend": hist.trend,
         "units": units,
+        "light": _light_text(detail),
+        "light_warning": detail.light_message if detail.light_disagrees else None,
         "method": {
             "software": f"monitor {detail.software_version}",
             "renderer": f"monitor {__version__}",
             "method": detail.method,
             "model_id": detail.model_id or "—",
             "weights": detail.weights_sha256 or "none (no learned weights)",
-            "light": f"azimuth {detail.light.azimuth_deg:g}°, "
-            f"elevation {detail.light.elevation_deg:g}°",
+            "light": _light_text(detail),
             "noise": f"{detail.noise_sigma:.3g} ({units})",
             "alignment": "—"
             if detail.align_scale is None
@@ -695,6 +697,33 @@ def build_context(
             "created": detail.created_at.strftime("%Y-%m-%d %H:%M UTC"),
         },
     }
+
+
+#: How each source of the lamp reads in a report.
+LIGHT_SOURCE_TEXT = {
+    "given": "given by the user",
+    "sidecar": "from the scan's sidecar file",
+    "ingest": "recorded at ingest",
+    "estimated": "estimated from the scans",
+    "default": "the built-in default (recorded before the lamp was checked)",
+}
+
+
+def _light_text(detail: Any) -> str:
+    """The lamp used, with its source and uncertainty, in words."""
+    light = detail.light
+    source = getattr(detail, "light_source", None)
+    unc = getattr(detail, "light_uncertainty", None)
+    pm = f" ± {unc:.0f}°" if unc is not None else ""
+    said = LIGHT_SOURCE_TEXT.get(source or "", "source not recorded")
+    checked = ""
+    if source != "estimated":
+        disagrees = getattr(detail, "light_disagrees", None)
+        checked = ("; the scans disagree" if disagrees
+                   else "; not checked against the scans" if disagrees is None
+                   else "; consistent with the scans")
+    return (f"azimuth {light.azimuth_deg:.0f}°{pm} ({said}{checked}), "
+            f"elevation {light.elevation_deg:g}°")
 
 
 def render_html(context: Mapping[str, Any], template_folder: Path | None = None) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -129,6 +130,9 @@ class Scan(Base):
     px_per_mm: Mapped[float | None] = mapped_column(Float)
     light_azimuth: Mapped[float | None] = mapped_column(Float)
     light_elevation: Mapped[float | None] = mapped_column(Float)
+    # where the recorded light came from: "ingest" (the command's flags) or
+    # "sidecar" (the inbox's sidecar file); None when no light was recorded
+    light_source: Mapped[str | None] = mapped_column(String(20))
     camera: Mapped[str | None] = mapped_column(String(200))
     operator: Mapped[str | None] = mapped_column(String(200))
     notes: Mapped[str | None] = mapped_column(Text)
@@ -202,6 +206,15 @@ class ComparisonRecord(Base):
     px_per_mm: Mapped[float | None] = mapped_column(Float)
     light_azimuth: Mapped[float] = mapped_column(Float)
     light_elevation: Mapped[float] = mapped_column(Float)
+    # the lamp's source (given, sidecar, ingest, estimated, default), the
+    # estimate's ~2 sigma azimuth uncertainty (None for a claimed lamp), whether
+    # the scans disagreed with a claimed lamp and what the user was told, and
+    # the scans' own estimates (pair, baseline, current)
+    light_source: Mapped[str | None] = mapped_column(String(20))
+    light_uncertainty: Mapped[float | None] = mapped_column(Float)
+    light_disagrees: Mapped[bool | None] = mapped_column(Boolean)
+    light_message: Mapped[str | None] = mapped_column(Text)
+    light_evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     n_regions: Mapped[int] = mapped_column(Integer)
     changed_area_px: Mapped[float] = mapped_column(Float)
     changed_area_mm2: Mapped[float | None] = mapped_column(Float)

@@ -8,10 +8,10 @@ import math
 import shutil
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import delete, select
@@ -59,17 +59,25 @@ NON_RESULT_SETTINGS = frozenset({
     # scheduled runs (monitor.inbox): where files come from and go, locks, alerts
     "inbox", "reports", "inbox_settle_s", "lock_wait_s", "busy_timeout_s",
     "alert_command", "alert_url", "alert_min_significance",
+    # light: the chosen lamp enters the key itself; strictness changes no result
+    "light_azimuth", "strict_light",
 })
 
 
 def comparison_inputs(
-    baseline: ScanInfo, current: ScanInfo, settings: Settings
-) -> tuple[Light, float | None]:
-    """Light and scale a stored comparison runs with.
+    baseline: ScanInfo,
+    current: ScanInfo,
+    settings: Settings,
+    light: Light | None = None,
+) -> tuple[Light | Literal["auto"], str, float | None]:
+    """Light, its source and the scale a stored comparison runs with.
 
-    The light is the baseline scan's recorded light, else the current
-    scan's, else the settings'; the scale is the baseline's (results are in
-    baseline pixels).
+    The light is, in order: ``light`` (a flag given now: it applies and is
+    recorded as "given"); the scans' recorded lights ("ingest" or
+    "sidecar"; two recorded lamps more than 45 deg apart are refused); the
+    settings' ``light_azimuth`` when it is a number (config or environment:
+    "given"); else "auto" (estimated from the scans). The scale is the
+    baseline's (results are in baseline pixels).
 
     Parameters
     ----------
@@ -77,33 +85,77 @@ def comparison_inputs(
         The two scans.
     settings
         Defaults for what the scans do not record.
+    light
+        A lamp given for this comparison (overrides the records).
 
     Returns
     -------
     tuple
-        (Light, px_per_mm or None).
+        (Light or "auto", source, px_per_mm or None).
+
+    Raises
+    ------
+    MonitorError
+        When the two scans were recorded under clearly different lamps.
     """
-    azimuth = next(
-        (v for v in (baseline.light_azimuth, current.light_azimuth) if v is not None),
-        settings.light_azimuth,
-    )
-    elevation = next(
-        (v for v in (baseline.light_elevation, current.light_elevation) if v is not None),
-        settings.light_elevation,
-    )
-    # rows stored before the ranges were checked where they enter are checked here
-    azimuth, elevation = validate_light(
-        azimuth, elevation, source=f"scans {baseline.id}/{current.id} or settings"
-    )
-    assert azimuth is not None and elevation is not None
-    return Light(azimuth, elevation), baseline.px_per_mm
+    from monitor.config import settings_light
+
+    if light is not None:
+        return light, "given", baseline.px_per_mm
+    recorded = [
+        (Light(float(s.light_azimuth), float(
+            s.light_elevation if s.light_elevation is not None else settings.light_elevation
+        )), s.light_source or "ingest")
+        for s in (baseline, current)
+        if s.light_azimuth is not None
+    ]
+    for lamp, _ in recorded:  # rows stored before the ranges were checked where they enter
+        validate_light(lamp.azimuth_deg, lamp.elevation_deg,
+                       source=f"scans {baseline.id}/{current.id}")
+    if len(recorded) == 2:
+        a, b = recorded[0][0], recorded[1][0]
+        diff = abs((a.azimuth_deg - b.azimuth_deg + 180.0) % 360.0 - 180.0)
+        if diff > SAME_LAMP_DEG:
+            raise MonitorError(
+                f"scans {baseline.id} and {current.id} were recorded under different lamps "
+                f"({a.azimuth_deg:g} and {b.azimuth_deg:g} deg, {diff:.0f} apart): the comparison "
+                "assumes one lamp, so a moved lamp would read as relief; compare scans lit alike"
+            )
+    if recorded:
+        return recorded[0][0], recorded[0][1], baseline.px_per_mm
+    given = settings_light(settings)
+    if given is not None:
+        return given, "given", baseline.px_per_mm
+    return "auto", "estimated", baseline.px_per_mm
+
+
+#: Two recorded lamps further apart than this (degrees) are different lamps.
+SAME_LAMP_DEG = 45.0
+
+
+def _light_columns(comparison: Comparison) -> dict[str, object]:
+    """The lamp's source, uncertainty, check and evidence as comparison columns."""
+    used = comparison.light_used
+    if used is None:  # a comparison made without the light stage (e.g. a test double)
+        return {"light_source": "given", "light_uncertainty": None, "light_disagrees": None,
+                "light_message": None, "light_evidence": None}
+    unc = used.azimuth_uncertainty_deg
+    return {
+        "light_source": used.source,
+        "light_uncertainty": None if unc is None else float(unc),
+        "light_disagrees": None if used.check is None else bool(used.check.disagrees),
+        "light_message": "; ".join(used.warnings) or (
+            None if used.check is None else used.check.message
+        ),
+        "light_evidence": _jsonable(used.to_dict()),
+    }
 
 
 def cache_key(
     baseline: ScanInfo,
     current: ScanInfo,
     settings: Settings,
-    light: Light,
+    light: Light | str,
     px_per_mm: float | None,
     software_version: str = __version__,
     fingerprint: Mapping[str, object] | None = None,
@@ -136,7 +188,7 @@ def cache_key(
         "settings": {
             k: v for k, v in sorted(asdict(settings).items()) if k not in NON_RESULT_SETTINGS
         },
-        "light": [light.azimuth_deg, light.elevation_deg],
+        "light": "auto" if isinstance(light, str) else [light.azimuth_deg, light.elevation_deg],
         "px_per_mm": px_per_mm,
         "software_version": software_version,
         "fingerprint": dict(fingerprint or {}),
@@ -215,6 +267,7 @@ def _comparison_row(
         px_per_mm=px_per_mm,
         light_azimuth=float(comparison.light.azimuth_deg),
         light_elevation=float(comparison.light.elevation_deg),
+        **_light_columns(comparison),
         n_regions=len(comparison.regions),
         changed_area_px=float(sum(r.area_px for r in comparison.regions)),
         changed_area_mm2=None
@@ -413,6 +466,7 @@ def compare_and_store(
     force: bool = False,
     fingerprint: Mapping[str, object] | None = None,
     allow_reversed: bool = False,
+    light: Light | None = None,
 ) -> StoredComparison:
     """Compare two stored scans of an artwork and store the result, or reuse a stored one.
 
@@ -423,7 +477,8 @@ def compare_and_store(
     slug
         Artwork id.
     run
-        ``run(baseline_file, current_file, light, px_per_mm) -> Comparison``.
+        ``run(baseline_file, current_file, light, px_per_mm) -> Comparison``;
+        ``light`` is a :class:`Light` or ``"auto"``.
     write
         ``write(comparison, out_dir) -> {name: path}``; the files are moved
         into the store. None stores no files.
@@ -438,6 +493,10 @@ def compare_and_store(
     allow_reversed
         Compare a current scan captured *before* its baseline (normally
         refused: its change would read backwards in the history).
+    light
+        A lamp given for this comparison (e.g. ``--light-azimuth``): it applies
+        and is recorded; None uses the scans' records, then the settings,
+        then the estimate (see :func:`comparison_inputs`).
 
     Returns
     -------
@@ -448,15 +507,22 @@ def compare_and_store(
     settings = settings or Settings()
     base, cur = select_pair(store, slug, baseline, current)
     check_order(base, cur, allow_reversed=allow_reversed)
-    light, px_per_mm = comparison_inputs(base, cur, settings)
-    key = cache_key(base, cur, settings, light, px_per_mm, fingerprint=fingerprint)
+    chosen, source, px_per_mm = comparison_inputs(base, cur, settings, light)
+    key = cache_key(base, cur, settings, chosen, px_per_mm, fingerprint=fingerprint)
     existing = find_comparison(store, key)
     if existing is not None and not force:
         return StoredComparison(id=existing, reused=True)
     # paths from the database are followed only inside objects/, and the bytes are the stored ones
     base_file = store.verified_file(base.path, base.sha256, f"scan {base.id}")
     cur_file = store.verified_file(cur.path, cur.sha256, f"scan {cur.id}")
-    result = run(base_file, cur_file, light, px_per_mm)
+    result = run(base_file, cur_file, chosen, px_per_mm)
+    if result.light_used is not None and result.light_used.source != source:
+        # the runner ran with this lamp; the store knows where it came from
+        used = result.light_used
+        el_source = source if used.elevation_source == used.source else used.elevation_source
+        result = replace(
+            result, light_used=replace(used, source=source, elevation_source=el_source)
+        )
     staging = store.tmp_dir / f"cmp-{uuid.uuid4().hex}"
     try:
         files: Mapping[str, Path] = {}
@@ -611,6 +677,10 @@ def comparison_detail(store: Store, comparison_id: int) -> ComparisonDetail:
             noise_sigma=row.noise_sigma,
             px_per_mm=row.px_per_mm,
             light=Light(row.light_azimuth, row.light_elevation),
+            light_source=row.light_source,
+            light_uncertainty=row.light_uncertainty,
+            light_disagrees=row.light_disagrees,
+            light_message=row.light_message,
             regions=_regions_of(row),
             changed_area_px=row.changed_area_px,
             changed_area_mm2=row.changed_area_mm2,

@@ -103,6 +103,7 @@ class ScanMeta:
     camera: str | None = None
     operator: str | None = None
     notes: str | None = None
+    light_source: str = "ingest"  # "sidecar" when read from the inbox's sidecar file
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class ScanInfo:
     operator: str | None
     notes: str | None
     n_lights: int | None = None  # a multi-light scan: its lamps (``path`` is its .lp manifest)
+    light_source: str | None = None  # "ingest" / "sidecar"; None: no light recorded
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict (times in ISO 8601, path as a string)."""
@@ -281,6 +283,13 @@ class ComparisonDetail:
             + (f"{a.area_mm2:.3g} mm²" if a.area_mm2 is not None else f"{a.area_px:.0f} px²")
             for a in self.appearance
         ]
+    # where the lamp came from (given, sidecar, ingest, estimated, default; None
+    # before migration 0003 filled it), the estimate's uncertainty, whether the
+    # scans disagreed with a claimed lamp (None: not checked) and the message
+    light_source: str | None = None
+    light_uncertainty: float | None = None
+    light_disagrees: bool | None = None
+    light_message: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict."""
@@ -297,7 +306,15 @@ class ComparisonDetail:
         out["artwork"] = self.artwork.to_dict()
         out["baseline"] = self.baseline.to_dict()
         out["current"] = self.current.to_dict()
-        out["light"] = asdict(self.light)
+        out["light"] = {
+            **asdict(self.light),
+            "source": self.light_source,
+            "azimuth_uncertainty_deg": self.light_uncertainty,
+            "disagrees": self.light_disagrees,
+            "message": self.light_message,
+        }
+        for name in ("light_source", "light_uncertainty", "light_disagrees", "light_message"):
+            out.pop(name, None)
         out["regions"] = [
             r.to_dict(self.px_per_mm, height_in_px=self.method in ("photometric", "pair"))
             for r in self.regions
@@ -455,6 +472,7 @@ def _scan_info(scan: Scan, home: Path) -> ScanInfo:
         operator=scan.operator,
         notes=scan.notes,
         n_lights=scan.n_lights,
+        light_source=scan.light_source,
     )
 
 

@@ -86,7 +86,13 @@ def ingest_scan(
     if not image.is_file():
         raise MonitorError(f"no such image file: {image}")
     px_per_mm = _positive("px_per_mm", meta.px_per_mm)
-    azimuth, elevation = validate_light(meta.light_azimuth, meta.light_elevation)
+    where = "sidecar " if meta.light_source == "sidecar" else ""
+    azimuth, elevation = validate_light(
+        meta.light_azimuth, meta.light_elevation,
+        names=(f"{where}light_azimuth", f"{where}light_elevation"),
+    )
+    if meta.light_source not in ("ingest", "sidecar"):
+        raise MonitorError(f"scan light source must be ingest or sidecar: {meta.light_source!r}")
     camera = _optional_text("camera", meta.camera, 200)
     operator = _optional_text("operator", meta.operator, 200)
     notes = _optional_text("notes", meta.notes, 100_000)
@@ -129,6 +135,8 @@ def ingest_scan(
                     px_per_mm=px_per_mm,
                     light_azimuth=azimuth,
                     light_elevation=elevation,
+                    light_source=None if azimuth is None and elevation is None
+                    else meta.light_source,
                     camera=camera,
                     operator=operator,
                     notes=notes,
