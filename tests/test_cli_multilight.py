@@ -156,7 +156,8 @@ def test_compare_cli_two_captures_and_capture_with_photo(tmp_path: Path) -> None
     assert params["multilight_lamp_offset_deg"] < 0.5 and params["multilight_side"] == "baseline"
     # no lamp of the capture near the photo's: refused in one line, nothing written
     line = _one_line_error(runner.invoke(app, [
-        "compare", str(a), str(photo), "--out", str(tmp_path / "c3"), "--light-elevation", "80"]))
+        "compare", str(a), str(photo), "--out", str(tmp_path / "c3"),
+        "--light-azimuth", f"{lamp.azimuth_deg}", "--light-elevation", "80"]))
     assert "no lamp within" in line
     assert not (tmp_path / "c3").exists()
     line = _one_line_error(runner.invoke(app, ["compare", str(a), str(b)]))

@@ -113,9 +113,16 @@ def test_downgrade_and_upgrade_keep_a_populated_database(
 
     assert db.upgrade(url) == db.head_revision()
     reopened = db.open_store(home, db_settings)
+    assert _dump(reopened.engine) == before_rows
+    assert repository.comparison_detail(reopened, stored.id) == before_detail
+    reopened.engine.dispose()
+
+    # 0003 adds the light's source: back below it and up again, the upgrade
+    # backfills what the old schema used (no scan light recorded here: the default)
+    db.downgrade(url, "0002")
+    assert db.upgrade(url) == db.head_revision()
+    reopened = db.open_store(home, db_settings)
     after = _dump(reopened.engine)
-    # 0003 adds the light's source: a downgrade drops it, the upgrade backfills
-    # what the old schema used (no scan light recorded here: the built-in default)
     assert [r["light_source"] for r in after["comparison"]] == ["default"]
     assert [r["light_disagrees"] for r in after["comparison"]] == [None]
     for rows in (after["comparison"], before_rows["comparison"]):
@@ -123,6 +130,8 @@ def test_downgrade_and_upgrade_keep_a_populated_database(
             for k in ("light_source", "light_uncertainty", "light_disagrees",
                       "light_message", "light_evidence"):
                 r.pop(k, None)
+    for table in ("appearance_region", "scan_image"):  # 0004 / 0005 rows: none here
+        assert after.get(table, []) == before_rows.get(table, []) == []
     assert after == before_rows
     assert repository.comparison_detail(reopened, stored.id) == replace(
         before_detail, light_source="default", light_message=None

@@ -251,7 +251,7 @@ def test_compare_and_store_then_reuse_then_force(
     assert detail.params["significance_z"] == 4.0
     assert set(detail.artifacts) == set(OUTPUT_FILES)
     summary = json.loads(detail.artifacts["regions.json"].read_text())
-    assert summary["counts"] == {"bulge": 2, "recession": 1}
+    assert summary["counts"] == {"bulge": 2, "recession": 1, "appearance": 0}
     for path in detail.artifacts.values():
         assert path.is_file() and path.is_relative_to(store.objects_dir)
         assert path.name.startswith(repository.sha256_file(path))

@@ -54,16 +54,19 @@ def topography(
     Example: monitor topography ../shared/real/leaves12 --out leaves_topo --max-vertices 60000
     """
     with handled():
+        from monitor.config import check_elevation, parse_light_azimuth
         from monitor.results import Light
         from monitor.topography import topography as run_topography
 
+        # "auto" (or no flag): the photo's lamp is estimated from its shading
+        az = None if light_azimuth is None else parse_light_azimuth(
+            light_azimuth, "--light-azimuth")
+        if light_elevation is not None:
+            check_elevation(light_elevation, "--light-elevation")
         light = None
-        if light_azimuth is not None or light_elevation is not None:
-            default = Light()
-            light = Light(
-                default.azimuth_deg if light_azimuth is None else light_azimuth,
-                default.elevation_deg if light_elevation is None else light_elevation,
-            )
+        if az is not None:
+            light = Light(az, Light().elevation_deg if light_elevation is None
+                          else light_elevation)
         topo = run_topography(
             scan, out, max_px=max_px, max_vertices=max_vertices, px_per_mm=px_per_mm,
             z_scale=z_scale, device=device, light=light, depth=depth, flat_field=lamp_falloff,
