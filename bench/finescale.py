@@ -213,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"size": args.size, "pixels": size, "split": args.split, "pairs": args.pairs,
                "canvas_mm": CANVAS_MM, "scores": table, "runs": results}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"finescale-{args.size}-{args.split}.json").write_text(json.dumps(summary, indent=1))
+    path = args.out / f"finescale-{args.size}-{args.split}.json"
+    path.write_text(json.dumps(summary, indent=1))
     print(f"\n{args.size} {args.split}, {args.pairs} pairs")
     print("| method | class | recall | precision | F1 | polarity | tp/fp/fn |")
     print("|---|---|---|---|---|---|---|")
@@ -225,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|")
     for r in results:
         st = ", ".join(f"{s['name']} {s['seconds']:.1f}" for s in r["stages"])  # type: ignore[index]
-        print(f"| {r['method']} | {r['pair']} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {st} |")
+        print(f"| {r['method']} | {r['pair']} | {r['seconds']:.1f} | "
+              f"{r['peak_rss_mb']:.0f} | {st} |")
     return 0
 
 
