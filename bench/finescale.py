@@ -28,6 +28,7 @@ class by equivalent diameter of the truth mask (detections: of their area):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import subprocess
@@ -56,8 +57,6 @@ def _render(seed: int, damage: str, size: tuple[int, int], painting: str | None,
 
 
 def _run(method: str, pair_dir: Path) -> dict[str, object]:
-    import numpy as np
-
     from monitor.pipeline import compare, peak_rss_mb
     from monitor.results import Light
 
@@ -72,6 +71,7 @@ def _run(method: str, pair_dir: Path) -> dict[str, object]:
         regions = [r.to_dict() for r in comp.regions]
         stages = [{"name": t.name, "seconds": t.seconds, "peak_rss_mb": t.peak_rss_mb}
                   for t in comp.timings]
+        levels = []
     else:
         from monitor.change.multiscale import multiscale_change
         from monitor.config import Settings
@@ -102,10 +102,10 @@ def _run(method: str, pair_dir: Path) -> dict[str, object]:
         stages.extend({"name": tm.name, "seconds": tm.seconds, "peak_rss_mb": tm.peak_rss_mb}
                       for tm in out.timings)
         regions = [r.to_dict() for r in out.regions]
+        levels = [dataclasses.asdict(lv) for lv in out.levels]
         del warped, b_lin
-        _ = np.zeros(1)
     return {"method": method, "pair": pair_dir.name, "seconds": time.perf_counter() - t_all,
-            "peak_rss_mb": peak_rss_mb(), "stages": stages, "regions": regions}
+            "peak_rss_mb": peak_rss_mb(), "stages": stages, "regions": regions, "levels": levels}
 
 
 def _match(truth: list[dict], found: list[dict], px_per_mm: float) -> dict[str, dict[str, int]]:

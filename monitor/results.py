@@ -237,7 +237,8 @@ class ScaleLevel:
     ``pitch_px`` baseline pixels per level pixel; ``shape`` the level's
     (rows, cols); ``noise_sigma`` the median local level of detection at that
     level (baseline pixel-pitch height units); ``n_candidates`` regions found
-    at that level before suppression across levels, ``n_kept`` after.
+    at that level before suppression across levels, ``n_kept`` after;
+    ``z_seed`` the seed threshold used at that level, in its sigmas.
     """
 
     level: int
@@ -246,6 +247,7 @@ class ScaleLevel:
     noise_sigma: float
     n_candidates: int
     n_kept: int
+    z_seed: float = math.nan
 
 
 @dataclass(frozen=True)
