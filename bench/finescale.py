@@ -209,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
             results.append(res)
             print(f"{d.name} {m}: {res['seconds']:.1f} s, {res['peak_rss_mb']:.0f} MB, "
                   f"{json.dumps(counts)}", flush=True)
+            print("  stages: " + ", ".join(f"{s['name']} {s['seconds']:.1f} s "
+                                           f"{s['peak_rss_mb']:.0f} MB" for s in res["stages"]),
+                  flush=True)
     table = {m: {c: _scores(totals[m][c]) for c in totals[m]} for m in methods}
     summary = {"size": args.size, "pixels": size, "split": args.split, "pairs": args.pairs,
                "canvas_mm": CANVAS_MM, "scores": table, "runs": results}
