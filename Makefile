@@ -6,16 +6,31 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils fonts-dejavu-core
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils fonts-dejavu-core \
+  chromium chromium-driver npm
+# the web viewer (monitor serve): OpenSeadragon from npm, copied into a git-ignored static folder
+WEB := monitor/web
+OSD_VENDOR := $(WEB)/static/vendor/openseadragon/openseadragon.min.js
 DEMO_OUT ?= demo_out
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test install system-deps sample bench bench-speed lint clean
+.PHONY: demo serve-demo test install web-assets system-deps sample bench bench-speed lint clean
 
-install: $(STAMP)
+install: $(STAMP) web-assets
+
+web-assets: $(OSD_VENDOR)
+
+$(OSD_VENDOR): $(WEB)/package.json $(WEB)/package-lock.json | system-deps
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	rm -rf $(WEB)/static/vendor/openseadragon
+	mkdir -p $(WEB)/static/vendor
+	cp -r $(WEB)/node_modules/openseadragon/build/openseadragon $(WEB)/static/vendor/openseadragon
+	touch $@
 
 system-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  if [ $$p = npm ] && command -v npm >/dev/null; then continue; fi; \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
 	    echo "missing system packages:$$missing (install them with apt-get as root)" >&2; exit 1; fi; \
@@ -57,11 +72,16 @@ demo: $(STAMP) sample
 	@echo "  $(abspath $(DEMO_OUT))/condition-report.pdf"
 	@echo "  $(abspath $(DEMO_OUT))/home     (monitor.db and the stored scans)"
 
-test: $(STAMP)
+# the read-only web viewer over the demo history (make demo first): http://127.0.0.1:8000
+serve-demo: install
+	$(PY) -m monitor.web --home $(DEMO_OUT)/home
+
+test: $(STAMP) web-assets
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy  # the files listed under [tool.mypy] in pyproject.toml
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) bench/benchmark.py --docs docs
@@ -70,4 +90,4 @@ bench-speed: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) bench/stages.py --docs docs
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache $(WEB)/node_modules $(WEB)/static/vendor

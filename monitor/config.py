@@ -46,6 +46,7 @@ class Settings:
     reports: str = ""  # empty: <home>/reports
     inbox_settle_s: float = 60.0  # leave files modified less than this many seconds ago
     lock_wait_s: float = 300.0  # how long `monitor run --wait` waits for another run
+    busy_timeout_s: float = 30.0  # how long a database writer waits for another (SQLite)
     alert_command: str = ""  # argv (split like a shell, run without one); JSON on stdin
     alert_url: str = ""  # http(s) URL that receives the same JSON by POST
     alert_min_significance: float = 0.0  # alert when a region's significance reaches this

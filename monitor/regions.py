@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 from skimage import measure
 
-from monitor.errors import MonitorError
+from monitor.checks import check_image
 from monitor.results import ChangeMap, Polarity, Region
 
 
@@ -89,16 +89,14 @@ def find_regions(
         numbered from 1.
     """
     h = change.height
-    if h.ndim != 2:
-        raise MonitorError(f"regions: change map must be 2-D, got {h.shape}")
+    dims = check_image(h, "H W", name="regions: change map")
     sigma = change.noise_sigma
     if not np.isfinite(sigma) or sigma <= 0:
         return ()
     finite = np.isfinite(h)
     # work in units of the (local, when known) level of detection
     if change.noise_map is not None:
-        if change.noise_map.shape != h.shape:
-            raise MonitorError("regions: noise map and change map differ in shape")
+        check_image(change.noise_map, "H W", name="regions: noise map", dims=dims)
         zmap = np.where(finite, h / np.maximum(change.noise_map, 1e-12), 0.0)
     else:
         zmap = np.where(finite, h / sigma, 0.0)

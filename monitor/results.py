@@ -14,8 +14,9 @@ estimates are in units of the baseline pixel pitch (multiply by
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -98,6 +99,37 @@ class Registration:
     rmse_px: float
     residual_grid: np.ndarray | None = None
     working_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Warped:
+    """CURRENT content resampled onto the BASELINE grid.
+
+    Returned by :func:`monitor.registration.warp_to_baseline`.
+
+    Unpacks as ``image, valid = warp_to_baseline(...)`` too.
+    """
+
+    image: np.ndarray  # float32 H x W (x C), 0 outside ``valid``
+    valid: np.ndarray  # bool H x W, where the source point lies inside the image
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter((self.image, self.valid))
+
+
+@dataclass(frozen=True)
+class ReliefInputs:
+    """The relief network's inputs for one scan, turned to canonical orientation.
+
+    Unpacks as ``features, turns, gain = relief_inputs(...)`` too.
+    """
+
+    features: Any  # torch.Tensor (N_INPUTS, H', W'), canonical orientation
+    turns: int  # quarter turns applied (undo with -turns)
+    gain: float  # l_z / |l_xy| of the turned light
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.features, self.turns, self.gain))
 
 
 @dataclass(frozen=True)
@@ -274,3 +306,162 @@ class MultiScaleChange:
     min_detectable_mm: float | None
     integration_direction: tuple[float, float]
     timings: tuple[StageTiming, ...] = ()
+
+
+@dataclass(frozen=True)
+class LightEstimate:
+    """Where the scans say the lamp was (see :mod:`monitor.light`).
+
+    ``azimuth_deg`` follows :class:`Light` (0 = from the right, 90 = from the
+    top, CCW); NaN when the scans could not tell. ``azimuth_uncertainty_deg``
+    is a ~2 sigma half-width; 180 means the end of the axis is unknown (or
+    nothing is known). ``axis_deg`` is the azimuth mod 180 and
+    ``axis_uncertainty_deg`` its own uncertainty (90 = unknown).
+    ``elevation_deg`` is None when not estimated. ``sign_evidence`` is the t
+    statistic of the cue that picks the end of the axis (positive:
+    ``azimuth_deg``), ``anisotropy`` the strength of the directional shading,
+    ``n_tiles`` the tiles the cues were measured on, ``note`` what limited the
+    estimate.
+    """
+
+    azimuth_deg: float
+    azimuth_uncertainty_deg: float
+    elevation_deg: float | None
+    elevation_uncertainty_deg: float | None
+    confidence: float
+    method: str
+    axis_deg: float
+    axis_uncertainty_deg: float
+    sign_evidence: float
+    anisotropy: float
+    n_tiles: int
+    note: str = ""
+
+    @property
+    def confident(self) -> bool:
+        """True when the estimate may override or contradict a claim (confidence >= 0.5)."""
+        return self.confidence >= 0.5 and self.azimuth_uncertainty_deg < 180.0
+
+    @property
+    def known(self) -> bool:
+        """False for "could not tell" (not even the axis); the axis may be known alone."""
+        return math.isfinite(self.azimuth_deg)
+
+    def light(self, elevation_deg: float) -> Light:
+        """This estimate as a :class:`Light`, with an elevation taken from elsewhere."""
+        if not self.known:
+            raise ValueError("the scans could not tell where the lamp was")
+        el = self.elevation_deg if self.elevation_deg is not None else elevation_deg
+        return Light(float(self.azimuth_deg), float(el))
+
+    def to_dict(self) -> dict[str, object]:
+        def num(v: float | None) -> float | None:
+            return None if v is None or not math.isfinite(v) else round(float(v), 2)
+
+        return {
+            "azimuth_deg": num(self.azimuth_deg),
+            "azimuth_uncertainty_deg": num(self.azimuth_uncertainty_deg),
+            "elevation_deg": num(self.elevation_deg),
+            "elevation_uncertainty_deg": num(self.elevation_uncertainty_deg),
+            "confidence": round(float(self.confidence), 3),
+            "method": self.method,
+            "axis_deg": num(self.axis_deg),
+            "axis_uncertainty_deg": num(self.axis_uncertainty_deg),
+            "sign_evidence": num(self.sign_evidence),
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class LightCheck:
+    """A claimed lamp checked against the scans' estimate (:func:`monitor.light.compare_light`).
+
+    ``difference_deg`` is the angle between the given and estimated azimuths
+    in [0, 180] (NaN when the estimate could not tell); ``tolerance_deg`` the
+    difference beyond which they disagree; ``opposite`` true when the given
+    lamp points the other way (bulges would read as recessions);
+    ``sign_known`` whether the estimate knew the end of the axis (when not,
+    only the axis was checked).
+    """
+
+    given: Light
+    estimate: LightEstimate
+    difference_deg: float
+    tolerance_deg: float
+    disagrees: bool
+    opposite: bool
+    sign_known: bool
+    message: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "given_azimuth_deg": float(self.given.azimuth_deg),
+            "given_elevation_deg": float(self.given.elevation_deg),
+            "difference_deg": None
+            if not math.isfinite(self.difference_deg)
+            else round(self.difference_deg, 2),
+            "disagrees": self.disagrees,
+            "opposite": self.opposite,
+            "sign_known": self.sign_known,
+            "message": self.message,
+            "estimate": self.estimate.to_dict(),
+        }
+
+class Capture:
+    """A multi-light capture: one camera, one lamp per image (RTI / photometric stereo).
+
+    ``paths`` are the image files in the order of the light file; ``lights`` is
+    N x 3 float64, unit vectors pointing *at* each lamp in ``monitor``'s frame
+    (x right, y down, z towards the viewer, see :meth:`Light.vector`).
+    ``source`` is the light file that was read (``.lp`` or ``.csv``).
+    """
+
+    paths: tuple[str, ...]
+    lights: np.ndarray = field(repr=False)
+    source: str
+    size: tuple[int, int]  # (width, height) shared by every image
+
+    @property
+    def n_lights(self) -> int:
+        return len(self.paths)
+
+
+@dataclass(frozen=True)
+class NormalMap:
+    """Per-pixel photometric stereo: albedo, unit normals, confidence, outlier counts.
+
+    ``normals`` is H x W x 3 float32 (x right, y down, z towards the viewer,
+    ``n_z > 0``); ``albedo`` H x W (grey) or H x W x 3 float32, linear, relative to
+    the lamps' common intensity; ``confidence`` H x W float32 in [0, 1] (0 = could
+    not tell: fewer than 3 usable lamps or an ill-conditioned set); ``n_used`` the
+    lamps kept at each pixel, ``n_shadow`` / ``n_highlight`` those rejected as
+    shadow (too dark or facing away) and highlight (too bright for the Lambertian
+    fit); ``residual`` the RMS relative residual of the kept lamps.
+    """
+
+    normals: np.ndarray = field(repr=False)
+    albedo: np.ndarray = field(repr=False)
+    confidence: np.ndarray = field(repr=False)
+    n_used: np.ndarray = field(repr=False)
+    n_shadow: np.ndarray = field(repr=False)
+    n_highlight: np.ndarray = field(repr=False)
+    residual: np.ndarray = field(repr=False)
+    lights: np.ndarray = field(repr=False)
+    device: str = "cpu"
+
+    def gradients(self) -> tuple[np.ndarray, np.ndarray]:
+        """Surface slopes ``(dh/dx, dh/dy)`` (x right, y down), from ``-n_x/n_z, -n_y/n_z``."""
+        nz = np.maximum(self.normals[..., 2], 1e-3)
+        return -self.normals[..., 0] / nz, -self.normals[..., 1] / nz
+
+
+@dataclass(frozen=True)
+class Topography:
+    """One scan's relief: height, normals and the files written for it."""
+
+    height: np.ndarray = field(repr=False)  # H x W float32, pixel-pitch units
+    normal_map: NormalMap
+    files: dict[str, str]
+    n_lights: int
+    n_vertices: int
+    px_per_mm: float | None = None

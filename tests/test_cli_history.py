@@ -12,7 +12,8 @@ import typer
 from test_store import write_image
 from typer.testing import CliRunner
 
-from monitor import cli, cli_history
+from monitor import cli
+from monitor.cli import history as cli_history
 
 runner = CliRunner()
 

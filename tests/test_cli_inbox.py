@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from monitor import cli_inbox, inbox, synth
+from monitor import inbox, synth
+from monitor.cli import inbox as cli_inbox
 from monitor.store import db, repository
 from monitor.store.models import ComparisonRecord, RegionRecord, Scan
 
@@ -52,7 +53,7 @@ if stage:
 
     setattr(mod, name, slow)
 
-from monitor import cli_inbox
+from monitor.cli import inbox as cli_inbox
 
 app = typer.Typer(pretty_exceptions_enable=False)
 cli_inbox.register(app)

@@ -172,7 +172,7 @@ def test_train_command_runs_at_a_tiny_size(tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from monitor.cli_train import register
+    from monitor.cli.train import register
 
     app = typer.Typer()
 

@@ -15,111 +15,34 @@
 
 from __future__ import annotations
 
-import math
+from typing import TYPE_CHECKING
 
-import kornia
 import numpy as np
 import torch
 from scipy import ndimage
 
 from monitor.change.alignment import apply_alignment, fit_scale_shift
-from monitor.depth.base import DepthEstimator
-from monitor.depth.shading import (
+from monitor.checks import check_pair
+from monitor.photometry import (
+    EPS,
+    blur,
     in_plane_direction,
     integrate_two_sided,
+    light_xy,
+    local_noise,
+    robust_sigma,
     smooth_background,
+    trusted_pixels,
 )
-from monitor.errors import MonitorError
 from monitor.results import ChangeMap, Light
+
+if TYPE_CHECKING:  # the protocol only, for the annotation
+    from monitor.depth.base import DepthEstimator
+
+__all__ = ["METHODS", "depth_change", "local_noise", "photometric_change", "robust_sigma"]
 
 METHODS = ("photometric", "depth", "pair")
 
-_EPS = 2e-3  # added before logs: keeps dark paint from dominating the ratio
-_DARK, _BRIGHT = 0.004, 0.985  # pixels outside are not trusted (noise floor, clipping)
-
-
-def robust_sigma(values: np.ndarray) -> float:
-    """Normal-consistent MAD of the finite values (0 when there are none)."""
-    v = values[np.isfinite(values)]
-    if v.size == 0:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(v - np.median(v))))
-
-
-def local_noise(values: np.ndarray, mask: np.ndarray, *, blocks: int = 8) -> np.ndarray:
-    """Local robust spread of a map, as a smooth map of the same shape.
-
-    The map is cut into about ``blocks`` blocks along its long side; each
-    block's MAD (over ``mask``) is replaced by the median of its 3 x 3
-    neighbourhood -- so a block filled by a large deformation does not raise
-    its own level -- and the result is interpolated bilinearly. Blocks without
-    data take the global value, and no block goes below half the global value.
-
-    Parameters
-    ----------
-    values
-        H x W map.
-    mask
-        H x W bool, pixels to measure.
-    blocks
-        Number of blocks along the long side.
-
-    Returns
-    -------
-    np.ndarray
-        H x W float32, positive.
-    """
-    h, w = values.shape
-    size = max(8, int(math.ceil(max(h, w) / blocks)))
-    ny, nx = int(math.ceil(h / size)), int(math.ceil(w / size))
-    overall = robust_sigma(values[mask]) or 1e-6
-    grid = np.full((ny, nx), np.nan, dtype=np.float64)
-    for i in range(ny):
-        for j in range(nx):
-            sl = (slice(i * size, (i + 1) * size), slice(j * size, (j + 1) * size))
-            m = mask[sl]
-            if m.sum() >= 0.2 * m.size:
-                grid[i, j] = robust_sigma(values[sl][m])
-    grid = np.where(np.isfinite(grid), grid, overall)
-    padded = np.pad(grid, 1, mode="edge")
-    stack = np.stack([padded[a : a + ny, b : b + nx] for a in range(3) for b in range(3)])
-    grid = np.maximum(np.median(stack, axis=0), 0.5 * overall)
-    # bilinear, block centres at the centres of the blocks
-    ys = np.clip((np.arange(h) + 0.5) / size - 0.5, 0, ny - 1)
-    xs = np.clip((np.arange(w) + 0.5) / size - 0.5, 0, nx - 1)
-    y0 = np.minimum(ys.astype(int), ny - 2) if ny > 1 else np.zeros(h, int)
-    x0 = np.minimum(xs.astype(int), nx - 2) if nx > 1 else np.zeros(w, int)
-    fy = (ys - y0)[:, None] if ny > 1 else np.zeros((h, 1))
-    fx = (xs - x0)[None, :] if nx > 1 else np.zeros((1, w))
-    y1 = np.minimum(y0 + 1, ny - 1)
-    x1 = np.minimum(x0 + 1, nx - 1)
-    top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x1] * fx
-    bottom = grid[y1][:, x0] * (1 - fx) + grid[y1][:, x1] * fx
-    return (top * (1 - fy) + bottom * fy).astype(np.float32)
-
-
-def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    k = 2 * int(math.ceil(3 * sigma)) + 1
-    return kornia.filters.gaussian_blur2d(x[None], (k, k), (sigma, sigma), border_type="reflect")[0]
-
-
-def _check_pair(baseline: np.ndarray, current: np.ndarray, valid: np.ndarray) -> None:
-    if baseline.ndim != 3 or baseline.shape[2] != 3:
-        raise MonitorError(f"change: baseline must be H x W x 3, got {baseline.shape}")
-    if current.shape != baseline.shape or valid.shape != baseline.shape[:2]:
-        raise MonitorError(
-            f"change: shapes differ (baseline {baseline.shape}, current {current.shape}, "
-            f"valid {valid.shape})"
-        )
-    if not valid.any():
-        raise MonitorError("change: the two scans do not overlap")
-
-
-def _trusted(valid: np.ndarray, *images: np.ndarray, erode: int = 3) -> np.ndarray:
-    ok = ndimage.binary_erosion(valid, iterations=erode) if erode else valid.copy()
-    for img in images:
-        ok &= (img.min(axis=2) > _DARK) & (img.max(axis=2) < _BRIGHT)
-    return ok
 
 
 def photometric_change(
@@ -163,10 +86,10 @@ def photometric_change(
         Height change in units of the analysis pixel pitch divided by ``scale``
         (i.e. baseline pixels), NaN outside the overlap.
     """
-    _check_pair(baseline, current, valid)
+    check_pair("change", baseline, current, valid)
     ux, uy, gain = in_plane_direction(light)
     device = device or torch.device("cpu")
-    ok = _trusted(valid, baseline, current)
+    ok = trusted_pixels(valid, baseline, current)
     long_side = max(baseline.shape[:2])
     with torch.inference_mode():
         # bicubic resampling overshoots slightly below 0: clamp before the log
@@ -176,10 +99,10 @@ def photometric_change(
         if presmooth_px > 0:
             # residual sub-pixel misregistration of fine texture (weave, impasto
             # edges) is the largest noise in the ratio; deformations are far wider
-            b = _blur(b, presmooth_px)
-            c = _blur(c, presmooth_px)
+            b = blur(b, presmooth_px)
+            c = blur(c, presmooth_px)
         w = torch.from_numpy(ok).to(device=device, dtype=torch.float32)
-        ratio = (torch.log(c + _EPS) - torch.log(b + _EPS)) * w
+        ratio = (torch.log(c + EPS) - torch.log(b + EPS)) * w
         del b, c
         # low frequencies (exposure, white balance, light drift, vignetting) go;
         # strong local changes are left out of that estimate, or their blurred
@@ -267,14 +190,14 @@ def depth_change(
     ChangeMap
         Aligned current minus baseline, NaN outside the overlap.
     """
-    _check_pair(baseline, current, valid)
+    check_pair("change", baseline, current, valid)
     # outside the overlap the warped current is empty; fill it with the
     # baseline so the estimator sees no artificial edge (those pixels are
     # masked from the result anyway)
     filled = np.where(valid[..., None], current, baseline)
     d_base = estimator.estimate(baseline, light)
     d_cur = estimator.estimate(filled, light)
-    ok = _trusted(valid, baseline, current)
+    ok = trusted_pixels(valid, baseline, current)
     alignment = fit_scale_shift(d_base.height, d_cur.height, ok)
     diff = apply_alignment(d_cur.height, alignment) - d_base.height
     # shading and relief heights are in analysis pixels: express them in baseline pixels
@@ -290,10 +213,6 @@ def depth_change(
         alignment=alignment,
         model_id=d_base.model_id,
         weights_sha256=d_base.weights_sha256,
-        integration_direction=_light_xy(light) if estimator.name == "shading" else None,
+        integration_direction=light_xy(light) if estimator.name == "shading" else None,
     )
 
-
-def _light_xy(light: Light) -> tuple[float, float]:
-    ux, uy, _ = in_plane_direction(light)
-    return ux, uy

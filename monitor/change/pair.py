@@ -44,16 +44,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import kornia
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from monitor.change.methods import photometric_change
-from monitor.depth.shading import in_plane_direction, integrate_two_sided, smooth_background
+from monitor.checks import check_image, check_pair
 from monitor.depth.tiling import prepare_model, tiled_predict
 from monitor.errors import MonitorError
 from monitor.nets import WEIGHTS_DIR, LoadedNet, load_net
+from monitor.photometry import (
+    EPS,
+    blur,
+    canonical_turns,
+    in_plane_direction,
+    integrate_two_sided,
+    luminance,
+    robust_sigma,
+    smooth_background,
+    trusted_mask,
+    turn_light,
+)
 from monitor.results import ChangeMap, Light
 
 #: The shipped weights.
@@ -71,8 +81,6 @@ PRESMOOTH_PX = 1.0
 #: where they disagree: on synthetic training pairs they read about half the
 #: true height, so those channels are doubled (the net corrects the rest).
 PHYS_GAIN = 2.0
-EPS = 2e-3
-DARK, BRIGHT = 0.004, 0.985
 #: Fixed lengths on the working grid (px): background removal and integration memory.
 BACKGROUND_PX = 32.0
 DECAY_PX = 48.0
@@ -86,55 +94,15 @@ __all__ = [
     "pair_inputs",
     "predict_pair",
     "robust_sigma",
+    "trusted_mask",
     "turn_light",
 ]
-
-
-def robust_sigma(values: np.ndarray) -> float:
-    """Normal-consistent MAD of the finite values (0 when there are none)."""
-    v = values[np.isfinite(values)]
-    if v.size == 0:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(v - np.median(v))))
-
-
-def canonical_turns(light: Light) -> int:
-    """Quarter turns (counter-clockwise on screen) that bring the lamp closest to the left.
-
-    Turning an image counter-clockwise by ``k`` quarter turns (``numpy.rot90``
-    with ``k``) adds ``90 k`` degrees to the light azimuth.
-    """
-    return int(round((180.0 - light.azimuth_deg) / 90.0)) % 4
-
-
-def turn_light(light: Light, k: int) -> Light:
-    """The light as seen in the image turned by ``k`` counter-clockwise quarter turns."""
-    return Light((light.azimuth_deg + 90.0 * k) % 360.0, light.elevation_deg)
-
-
-def _erode(mask: torch.Tensor, px: int) -> torch.Tensor:
-    if px <= 0:
-        return mask
-    bad = (~mask).float()[None, None]
-    return ~(F.max_pool2d(bad, 2 * px + 1, stride=1, padding=px)[0, 0] > 0)
-
-
-def trusted_mask(valid: torch.Tensor, *images: torch.Tensor, erode: int = 2) -> torch.Tensor:
-    """Valid pixels (eroded) that are neither near black nor clipped in any image (3, H, W)."""
-    ok = _erode(valid, erode)
-    for img in images:
-        ok = ok & (img.amin(dim=0) > DARK) & (img.amax(dim=0) < BRIGHT)
-    return ok
+# canonical_turns, turn_light, trusted_mask and robust_sigma live in
+# monitor.photometry; the names stay importable from here.
 
 
 def _log_lum(x: torch.Tensor) -> torch.Tensor:
-    y = 0.2126 * x[0] + 0.7152 * x[1] + 0.0722 * x[2]
-    return torch.log(y.clamp_min(0) + EPS)
-
-
-def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    k = 2 * math.ceil(3 * sigma) + 1
-    return kornia.filters.gaussian_blur2d(x[None], (k, k), (sigma, sigma), border_type="reflect")[0]
+    return torch.log(luminance(x).clamp_min(0) + EPS)
 
 
 def pair_features(
@@ -174,7 +142,7 @@ def pair_features(
     b, c = baseline.clamp_min(0), current.clamp_min(0)
     # sub-pixel misregistration of fine texture (weave, impasto edges) is the
     # largest clutter in the ratio; deformations are far wider than this blur
-    bs, cs = _blur(b, PRESMOOTH_PX), _blur(c, PRESMOOTH_PX)
+    bs, cs = blur(b, PRESMOOTH_PX), blur(c, PRESMOOTH_PX)
     ratio = (torch.log(cs + EPS) - torch.log(bs + EPS)) * w
     ratio = (ratio - smooth_background(ratio, w, BACKGROUND_PX)) * w
     achromatic = ratio.mean(dim=0)
@@ -319,22 +287,10 @@ def _resize(a: np.ndarray, shape: tuple[int, int], area: bool) -> np.ndarray:
 
 
 def _check(baseline: np.ndarray, current: np.ndarray, valid: np.ndarray) -> None:
-    if baseline.ndim != 3 or baseline.shape[2] != 3:
-        raise MonitorError(f"pair: baseline must be H x W x 3, got {baseline.shape}")
-    if current.shape != baseline.shape or valid.shape != baseline.shape[:2]:
-        raise MonitorError(
-            f"pair: shapes differ (baseline {baseline.shape}, current {current.shape}, "
-            f"valid {valid.shape})"
-        )
-    if valid.dtype != bool:
-        raise MonitorError(f"pair: valid must be a bool mask, got {valid.dtype}")
-    if not valid.any():
-        raise MonitorError("pair: the two scans do not overlap")
-    if min(baseline.shape[:2]) < 32:
-        raise MonitorError(f"pair: images of {baseline.shape[1]}x{baseline.shape[0]} are too small")
-    finite = baseline[valid]
-    if not np.isfinite(finite).all() or finite.min() < -0.01 or finite.max() > 1.5:
-        raise MonitorError("pair: baseline must be finite linear light in [0, 1]")
+    check_pair("pair", baseline, current, valid)
+    check_image(baseline, "H W 3", name="pair: baseline", min_side=32)
+    check_image(baseline[valid], "N 3", name="pair: baseline (linear light)", finite=True,
+                range=(-0.01, 1.5))
 
 
 def pair_change(
@@ -343,7 +299,7 @@ def pair_change(
     valid: np.ndarray,
     light: Light,
     *,
-    model: LoadedNet | None = None,
+    model: LoadedNet,
     scale: float = 1.0,
     device: torch.device | None = None,
 ) -> ChangeMap:
@@ -359,7 +315,7 @@ def pair_change(
     light
         Direction of the lamp (both scans).
     model
-        A loaded pair network (default: the shipped weights, loaded here).
+        A loaded pair network (:func:`load_pair_model`); the stage never loads one.
     scale
         Analysis pixels per baseline pixel (recorded; heights are converted to
         baseline pixels with it).
@@ -376,7 +332,7 @@ def pair_change(
     if not (math.isfinite(scale) and 0 < scale <= 1.0 + 1e-9):
         raise MonitorError(f"pair: scale must be in (0, 1], got {scale}")
     device = device or torch.device("cpu")
-    net = model or load_pair_model(device)
+    net = model
     if net.kind != "pair":
         raise MonitorError(f"pair: the model is a {net.kind!r} network")
     h, w = baseline.shape[:2]

@@ -34,8 +34,10 @@ import cv2
 import numpy as np
 import torch
 
+from monitor.checks import check_image
 from monitor.depth.tiling import prepare_model, tiled_predict
 from monitor.errors import MonitorError
+from monitor.photometry import linear_to_srgb_torch
 from monitor.results import DepthMap, Light
 
 __all__ = ["HFDepthEstimator", "height_sign", "state_dict_sha256"]
@@ -149,11 +151,6 @@ def _processor_geometry(processor: Any, config: Any) -> tuple[int, int]:
     return side, multiple
 
 
-def _srgb(x: torch.Tensor) -> torch.Tensor:
-    x = x.clamp(0.0, 1.0)
-    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp_min(1e-8) ** (1 / 2.4) - 0.055)
-
-
 class HFDepthEstimator:
     """A ``transformers`` depth model as a :class:`~monitor.depth.base.DepthEstimator`.
 
@@ -205,7 +202,7 @@ class HFDepthEstimator:
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, h, w) linear light -> (B, h', w') height-convention output."""
-        pixels = (_srgb(x.float()) - self.mean.to(x.device)) / self.std.to(x.device)
+        pixels = (linear_to_srgb_torch(x.float()) - self.mean.to(x.device)) / self.std.to(x.device)
         if x.device.type == "cuda":
             pixels = pixels.contiguous(memory_format=torch.channels_last)
         out = self.model(pixel_values=pixels).predicted_depth
@@ -229,8 +226,7 @@ class HFDepthEstimator:
             ``height`` H x W float32 in the model's relative units, larger =
             towards the viewer.
         """
-        if rgb_linear.ndim != 3 or rgb_linear.shape[2] != 3:
-            raise MonitorError(f"hf depth needs H x W x 3 linear RGB, got {rgb_linear.shape}")
+        check_image(rgb_linear, "H W 3", name="hf depth: linear RGB")
         h, w = rgb_linear.shape[:2]
         if min(h, w) < self.multiple:
             raise MonitorError(f"hf depth: image {w}x{h} is smaller than the model's patch")

@@ -24,22 +24,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from monitor.change.pair import (
-    BACKGROUND_PX,
-    DECAY_PX,
+from monitor.checks import check_image
+from monitor.depth.tiling import prepare_model, tiled_predict
+from monitor.nets import WEIGHTS_DIR, LoadedNet, load_net
+from monitor.photometry import (
     EPS,
     canonical_turns,
+    in_plane_direction,
+    integrate_two_sided,
+    luminance,
+    smooth_background,
     trusted_mask,
     turn_light,
 )
-from monitor.depth.shading import in_plane_direction, integrate_two_sided, smooth_background
-from monitor.depth.tiling import prepare_model, tiled_predict
-from monitor.errors import MonitorError
-from monitor.nets import WEIGHTS_DIR, LoadedNet, load_net
-from monitor.results import DepthMap, Light
+from monitor.results import DepthMap, Light, ReliefInputs
 
 RELIEF_WEIGHTS = WEIGHTS_DIR / "relief.safetensors"
 N_INPUTS = 7
+#: Fixed lengths on the working grid (px): background removal and integration
+#: memory -- the same as the pair network's (``monitor.change.pair``), on which
+#: the relief network's inputs were modelled.
+BACKGROUND_PX = 32.0
+DECAY_PX = 48.0
 
 __all__ = ["RELIEF_WEIGHTS", "ReliefEstimator", "relief_features", "relief_inputs"]
 
@@ -69,7 +75,7 @@ def relief_features(rgb: torch.Tensor, valid: torch.Tensor, light: Light) -> tor
     ok = trusted_mask(valid, rgb)
     w = ok.float()
     x = rgb.clamp_min(0)
-    lum = torch.log(0.2126 * x[0] + 0.7152 * x[1] + 0.0722 * x[2] + EPS)
+    lum = torch.log(luminance(x) + EPS)
     g = torch.log(x[1] + EPS)
     hp = _high_pass(lum, w)
     red = _high_pass(torch.log(x[0] + EPS) - g, w)
@@ -87,7 +93,7 @@ def relief_features(rgb: torch.Tensor, valid: torch.Tensor, light: Light) -> tor
 
 def relief_inputs(
     rgb: np.ndarray, valid: np.ndarray, light: Light, device: torch.device | None = None
-) -> tuple[torch.Tensor, int, float]:
+) -> ReliefInputs:
     """Turn one scan to canonical orientation and compute :func:`relief_features`.
 
     Parameters
@@ -103,12 +109,17 @@ def relief_inputs(
 
     Returns
     -------
-    features : torch.Tensor
-        (N_INPUTS, H', W') in canonical orientation.
-    turns : int
-        Quarter turns applied.
-    gain : float
-        Elevation gain of the light.
+    ReliefInputs
+        ``features`` (N_INPUTS, H', W') in canonical orientation, ``turns``
+        (quarter turns applied), ``gain`` (elevation gain of the light);
+        unpacks as ``features, turns, gain``.
+
+    Examples
+    --------
+    >>> r = relief_inputs(np.full((128, 128, 3), 0.5, np.float32), np.ones((128, 128), bool),
+    ...                   Light(90, 30))
+    >>> tuple(r.features.shape), r.turns
+    ((7, 128, 128), 1)
     """
     device = device or torch.device("cpu")
     k = canonical_turns(light)
@@ -118,7 +129,7 @@ def relief_inputs(
     x = torch.rot90(x.permute(2, 0, 1), k, dims=(-2, -1))
     v = torch.rot90(v, k, dims=(-2, -1))
     _, _, gain = in_plane_direction(turned)
-    return relief_features(x, v, turned), k, gain
+    return ReliefInputs(relief_features(x, v, turned), k, gain)
 
 
 class ReliefEstimator:
@@ -167,12 +178,7 @@ class ReliefEstimator:
         DepthMap
             ``height`` H x W float32, larger = towards the viewer.
         """
-        if rgb_linear.ndim != 3 or rgb_linear.shape[2] != 3:
-            raise MonitorError(
-                f"relief estimator needs H x W x 3 linear RGB, got {rgb_linear.shape}"
-            )
-        if min(rgb_linear.shape[:2]) < 16:
-            raise MonitorError(f"relief estimator: image {rgb_linear.shape[:2]} is too small")
+        check_image(rgb_linear, "H W 3", name="relief estimator: linear RGB", min_side=16)
         k = canonical_turns(light)
         turned = turn_light(light, k)
         _, _, gain = in_plane_direction(turned)

@@ -14,6 +14,8 @@ from monitor.store.repository import (
     ScanInfo,
     ScanMeta,
     StoredComparison,
+    StoreProblem,
+    VerifyReport,
     add_artwork,
     compare_and_store,
     comparison_detail,
@@ -22,6 +24,7 @@ from monitor.store.repository import (
     latest_comparison_id,
     list_scans,
     validate_slug,
+    verify_store,
 )
 
 __all__ = [
@@ -33,7 +36,9 @@ __all__ = [
     "ScanInfo",
     "ScanMeta",
     "Store",
+    "StoreProblem",
     "StoredComparison",
+    "VerifyReport",
     "add_artwork",
     "compare_and_store",
     "comparison_detail",
@@ -45,4 +50,5 @@ __all__ = [
     "open_store",
     "resolve_home",
     "validate_slug",
+    "verify_store",
 ]

@@ -15,11 +15,20 @@ migrations in the repository's top-level ``migrations/`` folder; an installed
 
 SQLite-specific code is marked as such: enabling foreign keys, making the
 pysqlite driver transactional (so that DDL and DML share one real
-transaction) and a busy timeout. Other backends need none of it.
+transaction), ``BEGIN IMMEDIATE`` and a busy timeout. Every SQLite
+transaction starts with ``BEGIN IMMEDIATE``: it takes the database's write
+lock at once, so two writers queue (for up to the busy timeout,
+``Settings.busy_timeout_s``) instead of one failing with "database is
+locked" when both try to turn a read into a write. The write lock is also
+what guards the object store: an object is put into place, and removed,
+only by a transaction that holds it (see :func:`write_lock` and
+:mod:`monitor.store.repository`). Other backends take an advisory lock
+instead (PostgreSQL) or rely on their own locking.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +38,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
@@ -38,6 +47,9 @@ from monitor.config import Settings, load_settings
 from monitor.errors import MonitorError
 
 DB_FILENAME = "monitor.db"
+DEFAULT_BUSY_TIMEOUT_S = 30.0
+#: Key of the PostgreSQL advisory lock that serialises writers (any fixed 64-bit number).
+_PG_WRITE_LOCK_KEY = 0x6D6F6E69746F72
 OBJECTS_DIRNAME = "objects"
 TMP_DIRNAME = "tmp"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +113,9 @@ def database_url(home: Path, settings: Settings | None = None) -> str:
     return url or f"sqlite:///{home / DB_FILENAME}"
 
 
-def make_engine(url: str, *, foreign_keys: bool = True) -> Engine:
+def make_engine(
+    url: str, *, foreign_keys: bool = True, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
+) -> Engine:
     """Create an engine for ``url``.
 
     Parameters
@@ -112,16 +126,31 @@ def make_engine(url: str, *, foreign_keys: bool = True) -> Engine:
         SQLite only: enforce foreign keys (``PRAGMA foreign_keys``). Migrations
         switch it off because SQLite's table rebuilds would otherwise fire
         ``ON DELETE CASCADE``; other backends ignore this flag.
+    busy_timeout_s
+        SQLite only: how long a connection waits for another one's write lock
+        (``PRAGMA busy_timeout``, set on every connection).
 
     Returns
     -------
     Engine
-        The engine; SQLite engines are made transactional for DDL too.
+        The engine; SQLite engines are made transactional for DDL too and
+        start every transaction with ``BEGIN IMMEDIATE``.
+
+    Examples
+    --------
+    >>> engine = make_engine("sqlite://", busy_timeout_s=5)
+    >>> with engine.connect() as c:
+    ...     c.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    5000
     """
+    if not math.isfinite(busy_timeout_s) or busy_timeout_s < 0:
+        raise MonitorError(f"busy timeout must be a non-negative number, got {busy_timeout_s}")
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 30}, poolclass=NullPool)
-            _make_sqlite_transactional(engine, foreign_keys)
+            engine = create_engine(
+                url, connect_args={"timeout": busy_timeout_s}, poolclass=NullPool
+            )
+            _make_sqlite_transactional(engine, foreign_keys, busy_timeout_s)
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -138,19 +167,48 @@ def _safe_url(url: str) -> str:
         return "<unparsable url>"
 
 
-def _make_sqlite_transactional(engine: Engine, foreign_keys: bool) -> None:
-    """SQLite only: SQLAlchemy's documented recipe for real transactions with pysqlite."""
+def _make_sqlite_transactional(engine: Engine, foreign_keys: bool, busy_timeout_s: float) -> None:
+    """SQLite only: SQLAlchemy's documented recipe for real transactions with pysqlite.
+
+    ``BEGIN IMMEDIATE`` (not a deferred ``BEGIN``): a deferred transaction
+    that reads and then writes fails at once with "database is locked" when
+    another connection wrote in between (SQLite cannot wait there without a
+    deadlock); an immediate one waits for the lock at its start instead.
+    """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN itself
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def write_lock(connection: Connection) -> None:
+    """Hold the store's write lock until the current transaction ends.
+
+    SQLite: already held (every transaction begins ``BEGIN IMMEDIATE``).
+    PostgreSQL: a transaction-scoped advisory lock. Other backends: nothing
+    (their row locks and unique constraints are all there is).
+
+    Parameters
+    ----------
+    connection
+        Connection inside a transaction (e.g. ``session.connection()``).
+
+    Examples
+    --------
+    >>> engine = make_engine("sqlite://")
+    >>> with engine.begin() as c:
+    ...     write_lock(c)
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_WRITE_LOCK_KEY})
 
 
 def migrations_dir() -> Path:
@@ -223,8 +281,12 @@ def current_revision(engine: Engine) -> str | None:
         raise MonitorError(f"cannot read the database revision: {exc}") from exc
 
 
+def _busy(settings: Settings | None) -> float:
+    return settings.busy_timeout_s if settings is not None else DEFAULT_BUSY_TIMEOUT_S
+
+
 def _run_alembic(url: str, action: str, revision: str) -> str | None:
-    engine = make_engine(url, foreign_keys=False)
+    engine = make_engine(url, foreign_keys=False, busy_timeout_s=DEFAULT_BUSY_TIMEOUT_S)
     try:
         cfg = _alembic_config()
         with engine.begin() as connection:
@@ -308,7 +370,7 @@ def init_home(home: Path, settings: Settings | None = None) -> Store:
         raise MonitorError(f"cannot create data home {home}: {exc}") from exc
     url = database_url(home, settings)
     upgrade(url, "head")
-    return Store(home=home, engine=make_engine(url))
+    return Store(home=home, engine=make_engine(url, busy_timeout_s=_busy(settings)))
 
 
 def open_store(home: Path, settings: Settings | None = None) -> Store:
@@ -336,7 +398,7 @@ def open_store(home: Path, settings: Settings | None = None) -> Store:
         raise MonitorError(f"no data home at {home}; run 'monitor init --home {home}' first")
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise MonitorError(f"no database at {url}; run 'monitor init --home {home}' first")
-    engine = make_engine(url)
+    engine = make_engine(url, busy_timeout_s=_busy(settings))
     have = current_revision(engine)
     want = head_revision()
     if have != want:

@@ -1,0 +1,5 @@
+"""``python -m monitor.cli``: the command line."""
+
+from monitor.cli import main
+
+main()

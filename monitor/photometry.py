@@ -1,0 +1,472 @@
+"""The physics of light, shared by ``change/`` and ``depth/``.
+
+One room for what both the change estimators and the per-scan depth
+estimators need to know about light and how it reaches the sensor:
+
+- the lamp's geometry: :func:`in_plane_direction` (unit in-plane direction
+  towards the lamp and the elevation gain ``l_z / |l_xy|``),
+  :func:`canonical_turns` / :func:`turn_light` (quarter turns that bring the
+  lamp to the left, as the shipped networks were trained);
+- the sRGB transfer curve, once: :func:`srgb_to_linear`,
+  :func:`linear_to_srgb` (numpy; defined in :mod:`monitor.io`, which decodes
+  files and must stay free of torch, and re-exported here) and
+  :func:`linear_to_srgb_torch` (kornia's ``linear_rgb_to_rgb``);
+- shading helpers: :func:`luminance`, :func:`log_luminance`, :func:`blur`,
+  :func:`smooth_background` (normalised-convolution low pass);
+- integration along the light: :func:`integrate_two_sided` (FIELD-NOTES.md:
+  a small height field ``h`` changes the log shading by about
+  ``-(l_xy . grad h) / l_z``, so ``h`` follows by integrating the observed
+  slope along the light, with and against it);
+- trusted pixels: :func:`trusted_mask` (torch, square erosion, the networks'
+  inputs) and :func:`trusted_pixels` (numpy, cross-shaped erosion, the
+  physics methods). The two erosions differ on purpose: the networks were
+  trained on the first, the benchmark figures of the photometric method were
+  measured on the second (the square one also keeps the image border, the
+  cross one erodes it); unifying them changes either the trained inputs or
+  the change maps, and is left to a retraining;
+- robust statistics: :func:`robust_sigma`, :func:`local_noise`.
+
+Nothing here imports from ``change/`` or ``depth/``; both import from here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import kornia
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from monitor.errors import MonitorError
+
+# the numpy sRGB curve lives with image reading (below this room, torch-free);
+# it is part of the physics of light and re-exported here
+from monitor.io import linear_to_srgb, srgb_to_linear
+from monitor.results import Light
+
+__all__ = [
+    "BRIGHT",
+    "DARK",
+    "EPS",
+    "MIN_IN_PLANE",
+    "blur",
+    "canonical_turns",
+    "in_plane_direction",
+    "integrate_two_sided",
+    "light_xy",
+    "linear_to_srgb",
+    "linear_to_srgb_torch",
+    "local_noise",
+    "log_luminance",
+    "luminance",
+    "robust_sigma",
+    "smooth_background",
+    "srgb_to_linear",
+    "trusted_mask",
+    "trusted_pixels",
+    "turn_light",
+]
+
+#: Added before logs: keeps dark paint from dominating a log ratio.
+EPS = 2e-3
+#: Pixels darker than ``DARK`` or brighter than ``BRIGHT`` in any channel are
+#: not trusted (sensor noise floor, clipping).
+DARK, BRIGHT = 0.004, 0.985
+#: Below this in-plane light component the shading cue is too weak to integrate.
+MIN_IN_PLANE = 0.1
+
+
+def smooth_background(x: torch.Tensor, weight: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Weighted (normalised-convolution) Gaussian blur with a large ``sigma``.
+
+    Computed on a pyramid level so that the cost does not grow with ``sigma``.
+
+    Parameters
+    ----------
+    x
+        (C, H, W) or (H, W) tensor.
+    weight
+        (H, W) non-negative weights; pixels with weight 0 do not contribute.
+    sigma
+        Standard deviation in pixels of ``x``.
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape as ``x``: the local weighted mean.
+    """
+    squeeze = x.dim() == 2
+    xc = x[None] if squeeze else x
+    if xc.dim() != 3 or weight.shape != xc.shape[-2:]:
+        raise MonitorError("smooth_background: expected (C,H,W) values and (H,W) weights")
+    h, w = xc.shape[-2:]
+    factor = max(1, int(sigma // 4))
+    num = (xc * weight).unsqueeze(0)
+    den = weight[None, None]
+    if factor > 1:
+        num = F.avg_pool2d(num, factor, ceil_mode=True)
+        den = F.avg_pool2d(den, factor, ceil_mode=True)
+    s = sigma / factor
+    radius = max(1, int(math.ceil(3 * s)))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-0.5 * (t / s) ** 2)
+    kernel = kernel / kernel.sum()
+
+    def blur(v: torch.Tensor) -> torch.Tensor:
+        ch = v.shape[1]
+        ph = min(radius, v.shape[-2] - 1)
+        pw = min(radius, v.shape[-1] - 1)
+        v = F.pad(v, (pw, pw, ph, ph), mode="reflect") if ph > 0 and pw > 0 else v
+        kx = kernel.view(1, 1, 1, -1).expand(ch, 1, 1, -1)
+        ky = kernel.view(1, 1, -1, 1).expand(ch, 1, -1, 1)
+        v = F.conv2d(v, kx, groups=ch)
+        return F.conv2d(v, ky, groups=ch)
+
+    num_b = blur(num)
+    den_b = blur(den)
+    # a reflect pad smaller than the radius (tiny pyramid levels) shrinks the output
+    target = num.shape[-2:]
+    if num_b.shape[-2:] != target:
+        num_b = F.interpolate(num_b, size=target, mode="bilinear", align_corners=False)
+        den_b = F.interpolate(den_b, size=target, mode="bilinear", align_corners=False)
+    mean = num_b / den_b.clamp_min(1e-6)
+    if factor > 1:
+        mean = F.interpolate(mean, size=(h, w), mode="bilinear", align_corners=False)
+    out = mean[0]
+    return out[0] if squeeze else out
+
+
+def in_plane_direction(light: Light) -> tuple[float, float, float]:
+    """Unit in-plane direction towards the lamp (ux, uy) and the gain ``l_z / |l_xy|``.
+
+    Raises
+    ------
+    MonitorError
+        When the light is (nearly) frontal: no shading cue to integrate.
+    """
+    v = light.vector()
+    norm = float(math.hypot(v[0], v[1]))
+    if norm < MIN_IN_PLANE:
+        raise MonitorError(
+            f"light elevation {light.elevation_deg:g} deg is too close to frontal to read relief "
+            "from shading; relief needs raking or oblique light"
+        )
+    return float(v[0] / norm), float(v[1] / norm), float(v[2] / norm)
+
+
+def _two_sided_filters(
+    hp: int, wp: int, direction: tuple[float, float], decay_px: float, blur_px: float,
+    device: torch.device | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    ky = 2 * math.pi * torch.fft.fftfreq(hp, device=device).view(-1, 1)
+    kx = 2 * math.pi * torch.fft.rfftfreq(wp, device=device).view(1, -1)
+    kd = kx * direction[0] + ky * direction[1]
+    blur = torch.exp(-0.5 * blur_px**2 * (kx * kx + ky * ky))
+    leak = 1.0 / decay_px
+    forward = blur / (leak + 1j * kd)
+    backward = -blur / (leak - 1j * kd)
+    return forward, backward
+
+
+def integrate_two_sided(
+    slope: torch.Tensor, direction: tuple[float, float], *, decay_frac: float = 0.1,
+    blur_frac: float = 0.003, pad_frac: float = 0.25,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integrate a directional derivative from both ends and keep what both agree on.
+
+    A leaky integrator run *with* the light direction and one run *against* it
+    (exponential memory of ``decay_frac`` of the long side) agree on a
+    deformation, whose slope integrates back to zero past it. Where the slope
+    does not balance (the non-linearity of shading, clipped pixels, a masked
+    stain), each integrator leaves a tail on its own side; keeping the smaller
+    of the two where they agree in sign and size (the smaller at least half
+    the larger, fading out below a fifth), and nothing elsewhere, removes the
+    tails.
+    A Gaussian of ``blur_frac`` of the long side smooths across the light
+    direction, which a single lamp cannot observe.
+
+    Parameters
+    ----------
+    slope
+        (H, W) derivative of the height along ``direction``; 0 where unknown.
+    direction
+        Unit vector (ux, uy) in image axes (x right, y down).
+    decay_frac, blur_frac, pad_frac
+        Memory length, smoothing and zero padding as fractions of the image size.
+
+    Returns
+    -------
+    height : torch.Tensor
+        (H, W) height, tails removed.
+    linear : torch.Tensor
+        (H, W) mean of the two integrators: linear in the slope, tails kept.
+        Its robust spread over the canvas is an honest level of detection
+        (noise and clutter, integrated the same way as the signal).
+    """
+    if slope.dim() != 2:
+        raise MonitorError(f"integrate_two_sided: expected (H, W), got {tuple(slope.shape)}")
+    h, w = slope.shape
+    long_side = max(h, w)
+    ph, pw = int(h * pad_frac) + 1, int(w * pad_frac) + 1
+    padded = F.pad(slope.to(torch.float32)[None, None], (pw, pw, ph, ph))[0, 0]
+    hp, wp = padded.shape
+    fwd, bwd = _two_sided_filters(
+        hp, wp, direction, decay_frac * long_side, max(0.5, blur_frac * long_side), slope.device
+    )
+    spec = torch.fft.rfft2(padded)
+    a = torch.fft.irfft2(spec * fwd, s=(hp, wp))[ph : ph + h, pw : pw + w]
+    b = torch.fft.irfft2(spec * bwd, s=(hp, wp))[ph : ph + h, pw : pw + w]
+    small = torch.minimum(a.abs(), b.abs())
+    large = torch.maximum(a.abs(), b.abs()).clamp_min(1e-12)
+    # agreement: same sign and comparable size; a tail is large in one, near 0 in the other
+    agreement = torch.where((a * b) > 0, small / large, 0.0)
+    weight = ((agreement - 0.2) / 0.3).clamp(0.0, 1.0)
+    combined = (torch.sign(a) * small * weight).contiguous()
+    return combined, (0.5 * (a + b)).contiguous()
+
+
+def luminance(rgb_linear: torch.Tensor) -> torch.Tensor:
+    """Rec. 709 luminance of a (3, H, W) linear tensor.
+
+    Parameters
+    ----------
+    rgb_linear
+        (3, H, W) linear light.
+
+    Returns
+    -------
+    torch.Tensor
+        (H, W).
+
+    Examples
+    --------
+    >>> float(luminance(torch.ones(3, 2, 2))[0, 0])
+    1.0
+    """
+    return 0.2126 * rgb_linear[0] + 0.7152 * rgb_linear[1] + 0.0722 * rgb_linear[2]
+
+
+def log_luminance(rgb_linear: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Log of Rec. 709 luminance of a (3, H, W) linear tensor, ``log(Y + eps)``.
+
+    Examples
+    --------
+    >>> round(float(log_luminance(torch.ones(3, 1, 1), eps=0.0)[0, 0]), 6)
+    0.0
+    """
+    return torch.log(luminance(rgb_linear) + eps)
+
+
+def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of a (C, H, W) tensor, reflecting borders, kernel ``2 ceil(3 sigma) + 1``.
+
+    Examples
+    --------
+    >>> blur(torch.ones(3, 8, 8), 1.0).shape
+    torch.Size([3, 8, 8])
+    """
+    k = 2 * int(math.ceil(3 * sigma)) + 1
+    return kornia.filters.gaussian_blur2d(x[None], (k, k), (sigma, sigma), border_type="reflect")[0]
+
+
+def light_xy(light: Light) -> tuple[float, float]:
+    """Unit in-plane direction towards the lamp, ``(ux, uy)`` in image axes.
+
+    Examples
+    --------
+    >>> ux, uy = light_xy(Light(180, 30))
+    >>> round(ux, 6), round(abs(uy), 6)
+    (-1.0, 0.0)
+    """
+    ux, uy, _ = in_plane_direction(light)
+    return ux, uy
+
+
+def canonical_turns(light: Light) -> int:
+    """Quarter turns (counter-clockwise on screen) that bring the lamp closest to the left.
+
+    Turning an image counter-clockwise by ``k`` quarter turns (``numpy.rot90``
+    with ``k``) adds ``90 k`` degrees to the light azimuth.
+
+    Examples
+    --------
+    >>> canonical_turns(Light(180, 30)), canonical_turns(Light(90, 30))
+    (0, 1)
+    """
+    return int(round((180.0 - light.azimuth_deg) / 90.0)) % 4
+
+
+def turn_light(light: Light, k: int) -> Light:
+    """The light as seen in the image turned by ``k`` counter-clockwise quarter turns.
+
+    Examples
+    --------
+    >>> turn_light(Light(90, 30), 1).azimuth_deg
+    180.0
+    """
+    return Light((light.azimuth_deg + 90.0 * k) % 360.0, light.elevation_deg)
+
+
+# --------------------------------------------------------------------------- sRGB
+
+
+def linear_to_srgb_torch(linear: torch.Tensor) -> torch.Tensor:
+    """The sRGB encoding curve on a tensor (kornia's ``linear_rgb_to_rgb``), clipped to [0, 1].
+
+    Parameters
+    ----------
+    linear
+        (3, H, W) or (B, 3, H, W) linear light.
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape, encoded.
+
+    Examples
+    --------
+    >>> round(float(linear_to_srgb_torch(torch.ones(3, 1, 1))[0, 0, 0]), 6)
+    1.0
+    """
+    return kornia.color.linear_rgb_to_rgb(linear.clamp(0.0, 1.0))
+
+
+# --------------------------------------------------------------------------- trusted pixels
+
+
+def _erode(mask: torch.Tensor, px: int) -> torch.Tensor:
+    if px <= 0:
+        return mask
+    bad = (~mask).float()[None, None]
+    return ~(F.max_pool2d(bad, 2 * px + 1, stride=1, padding=px)[0, 0] > 0)
+
+
+def trusted_mask(valid: torch.Tensor, *images: torch.Tensor, erode: int = 2) -> torch.Tensor:
+    """Valid pixels (square erosion) that are neither near black nor clipped in any image.
+
+    Parameters
+    ----------
+    valid
+        (H, W) bool.
+    *images
+        (3, H, W) linear light.
+    erode
+        Erosion of ``valid`` in pixels (a square of side ``2 erode + 1``).
+
+    Returns
+    -------
+    torch.Tensor
+        (H, W) bool.
+
+    Examples
+    --------
+    >>> int(trusted_mask(torch.ones(8, 8, dtype=torch.bool), 0.5 * torch.ones(3, 8, 8)).sum())
+    64
+    """
+    ok = _erode(valid, erode)
+    for img in images:
+        ok = ok & (img.amin(dim=0) > DARK) & (img.amax(dim=0) < BRIGHT)
+    return ok
+
+
+def trusted_pixels(valid: np.ndarray, *images: np.ndarray, erode: int = 3) -> np.ndarray:
+    """Valid pixels (cross-shaped erosion) that are neither near black nor clipped in any image.
+
+    The numpy counterpart of :func:`trusted_mask` used by the physics methods;
+    its erosion is ``scipy.ndimage.binary_erosion`` with ``erode`` iterations
+    of the 4-neighbour cross (see the module note on why the two differ).
+
+    Parameters
+    ----------
+    valid
+        H x W bool.
+    *images
+        H x W x 3 linear light.
+    erode
+        Iterations of the erosion (0: none).
+
+    Returns
+    -------
+    numpy.ndarray
+        H x W bool.
+
+    Examples
+    --------
+    >>> int(trusted_pixels(np.ones((9, 9), bool), np.full((9, 9, 3), 0.5)).sum())
+    9
+    """
+    ok = ndimage.binary_erosion(valid, iterations=erode) if erode else valid.copy()
+    for img in images:
+        ok &= (img.min(axis=2) > DARK) & (img.max(axis=2) < BRIGHT)
+    return ok
+
+
+# --------------------------------------------------------------------------- robust statistics
+
+
+def robust_sigma(values: np.ndarray) -> float:
+    """Normal-consistent MAD of the finite values (0 when there are none).
+
+    Examples
+    --------
+    >>> robust_sigma(np.array([np.nan]))
+    0.0
+    """
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(v - np.median(v))))
+
+
+def local_noise(values: np.ndarray, mask: np.ndarray, *, blocks: int = 8) -> np.ndarray:
+    """Local robust spread of a map, as a smooth map of the same shape.
+
+    The map is cut into about ``blocks`` blocks along its long side; each
+    block's MAD (over ``mask``) is replaced by the median of its 3 x 3
+    neighbourhood -- so a block filled by a large deformation does not raise
+    its own level -- and the result is interpolated bilinearly. Blocks without
+    data take the global value, and no block goes below half the global value.
+
+    Parameters
+    ----------
+    values
+        H x W map.
+    mask
+        H x W bool, pixels to measure.
+    blocks
+        Number of blocks along the long side.
+
+    Returns
+    -------
+    np.ndarray
+        H x W float32, positive.
+    """
+    h, w = values.shape
+    size = max(8, int(math.ceil(max(h, w) / blocks)))
+    ny, nx = int(math.ceil(h / size)), int(math.ceil(w / size))
+    overall = robust_sigma(values[mask]) or 1e-6
+    grid = np.full((ny, nx), np.nan, dtype=np.float64)
+    for i in range(ny):
+        for j in range(nx):
+            sl = (slice(i * size, (i + 1) * size), slice(j * size, (j + 1) * size))
+            m = mask[sl]
+            if m.sum() >= 0.2 * m.size:
+                grid[i, j] = robust_sigma(values[sl][m])
+    grid = np.where(np.isfinite(grid), grid, overall)
+    padded = np.pad(grid, 1, mode="edge")
+    stack = np.stack([padded[a : a + ny, b : b + nx] for a in range(3) for b in range(3)])
+    grid = np.maximum(np.median(stack, axis=0), 0.5 * overall)
+    # bilinear, block centres at the centres of the blocks
+    ys = np.clip((np.arange(h) + 0.5) / size - 0.5, 0, ny - 1)
+    xs = np.clip((np.arange(w) + 0.5) / size - 0.5, 0, nx - 1)
+    y0 = np.minimum(ys.astype(int), ny - 2) if ny > 1 else np.zeros(h, int)
+    x0 = np.minimum(xs.astype(int), nx - 2) if nx > 1 else np.zeros(w, int)
+    fy = (ys - y0)[:, None] if ny > 1 else np.zeros((h, 1))
+    fx = (xs - x0)[None, :] if nx > 1 else np.zeros((1, w))
+    y1 = np.minimum(y0 + 1, ny - 1)
+    x1 = np.minimum(x0 + 1, nx - 1)
+    top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x1] * fx
+    bottom = grid[y1][:, x0] * (1 - fx) + grid[y1][:, x1] * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.float32)

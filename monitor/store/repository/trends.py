@@ -1,0 +1,241 @@
+"""History and trend of an artwork's comparisons (table, CSV rows)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from monitor.errors import MonitorError
+from monitor.results import Region
+from monitor.store.db import Store
+from monitor.store.models import ComparisonRecord, Scan
+from monitor.store.repository.records import (
+    ArtworkHistory,
+    HistoryEntry,
+    RegionSummary,
+    _artwork_info,
+    _get_artwork,
+    _regions_of,
+)
+
+#: Relative change of the fitted changed area across the history below which it is "stable".
+TREND_TOLERANCE = 0.2
+
+
+def latest_comparison_id(store: Store, slug: str) -> int:
+    """Id of the artwork's most recent comparison (newest current scan, then newest row).
+
+    Parameters
+    ----------
+    store
+        The open store.
+    slug
+        Artwork id.
+
+    Returns
+    -------
+    int
+        The comparison id.
+    """
+    history_ids = [e.comparison_id for e in history(store, slug).entries]
+    if not history_ids:
+        raise MonitorError(f"artwork {slug!r} has no comparison yet; run 'monitor compare {slug}'")
+    return history_ids[-1]
+
+
+def peak_mm(peak: float, method: str, px_per_mm: float | None) -> float | None:
+    """A peak height in millimetres, when the method measures in pixel pitch and the scale is known.
+
+    Parameters
+    ----------
+    peak
+        Peak height change as stored.
+    method
+        Change method; only ``photometric`` heights are in baseline pixel pitch.
+    px_per_mm
+        Baseline pixels per millimetre.
+
+    Returns
+    -------
+    float or None
+        Millimetres, or None when not convertible.
+    """
+    if px_per_mm and method == "photometric":
+        return peak / px_per_mm
+    return None
+
+
+def _largest(
+    regions: Sequence[Region], method: str, px_per_mm: float | None
+) -> RegionSummary | None:
+    if not regions:
+        return None
+    best = max(regions, key=lambda r: (r.area_px, abs(r.peak)))
+    return RegionSummary(
+        number=best.id,
+        peak=best.peak,
+        peak_mm=peak_mm(best.peak, method, px_per_mm),
+        area_px=best.area_px,
+        area_mm2=best.area_mm2,
+    )
+
+
+def trend(times: Sequence[datetime], values: Sequence[float]) -> str:
+    """Direction of a series: a least-squares line over time, judged relative to its mean.
+
+    Parameters
+    ----------
+    times
+        When each value was observed (the current scan's capture time).
+    values
+        Changed area of each comparison.
+
+    Returns
+    -------
+    str
+        ``rising``, ``falling``, ``stable`` (fitted change across the history
+        within :data:`TREND_TOLERANCE` of the mean) or ``insufficient data``
+        (fewer than two comparisons).
+    """
+    if len(values) < 2:
+        return "insufficient data"
+    y = np.asarray(values, dtype=np.float64)
+    t = np.array([(ts - times[0]).total_seconds() / 86400.0 for ts in times])
+    if np.ptp(t) <= 0:
+        t = np.arange(len(y), dtype=np.float64)
+    scale = float(np.mean(np.abs(y)))
+    if scale == 0.0:
+        return "stable"
+    slope = float(np.polyfit(t, y, 1)[0])
+    relative = slope * float(np.ptp(t)) / scale
+    if abs(relative) <= TREND_TOLERANCE:
+        return "stable"
+    return "rising" if relative > 0 else "falling"
+
+
+def history(store: Store, slug: str) -> ArtworkHistory:
+    """Every comparison of an artwork in time order, with region statistics and the trend.
+
+    Time order is the current scan's capture time, then the baseline's, then
+    the comparison id.
+
+    Parameters
+    ----------
+    store
+        The open store.
+    slug
+        Artwork id.
+
+    Returns
+    -------
+    ArtworkHistory
+        The entries and the trend of the changed area.
+    """
+    with Session(store.engine) as session:
+        art = _get_artwork(session, slug)
+        base_scan = aliased(Scan)
+        cur_scan = aliased(Scan)
+        rows = session.scalars(
+            select(ComparisonRecord)
+            .join(base_scan, ComparisonRecord.baseline_scan_id == base_scan.id)
+            .join(cur_scan, ComparisonRecord.current_scan_id == cur_scan.id)
+            .where(ComparisonRecord.artwork_id == art.id)
+            .order_by(cur_scan.captured_at, base_scan.captured_at, ComparisonRecord.id)
+        ).all()
+        entries = []
+        for row in rows:
+            regions = _regions_of(row)
+            bulges = [r for r in regions if r.polarity == "bulge"]
+            recessions = [r for r in regions if r.polarity == "recession"]
+            entries.append(
+                HistoryEntry(
+                    comparison_id=row.id,
+                    created_at=row.created_at,
+                    baseline_scan_id=row.baseline_scan_id,
+                    baseline_captured_at=row.baseline_scan.captured_at,
+                    current_scan_id=row.current_scan_id,
+                    current_captured_at=row.current_scan.captured_at,
+                    method=row.method,
+                    n_bulge=len(bulges),
+                    n_recession=len(recessions),
+                    largest_bulge=_largest(bulges, row.method, row.px_per_mm),
+                    largest_recession=_largest(recessions, row.method, row.px_per_mm),
+                    changed_area_px=row.changed_area_px,
+                    changed_area_mm2=row.changed_area_mm2,
+                    max_abs_peak=max((abs(r.peak) for r in regions), default=0.0),
+                )
+            )
+        info = _artwork_info(art)
+    use_mm = bool(entries) and all(e.changed_area_mm2 is not None for e in entries)
+    values = [
+        float(e.changed_area_mm2) if use_mm and e.changed_area_mm2 is not None
+        else e.changed_area_px
+        for e in entries
+    ]
+    return ArtworkHistory(
+        artwork=info,
+        entries=tuple(entries),
+        trend=trend([e.current_captured_at for e in entries], values),
+        trend_units="mm2" if use_mm else "px",
+    )
+
+
+HISTORY_CSV_COLUMNS = (
+    "comparison_id",
+    "created_at",
+    "baseline_scan_id",
+    "baseline_captured_at",
+    "current_scan_id",
+    "current_captured_at",
+    "method",
+    "n_bulge",
+    "n_recession",
+    "largest_bulge_peak",
+    "largest_bulge_area_px",
+    "largest_bulge_area_mm2",
+    "largest_recession_peak",
+    "largest_recession_area_px",
+    "largest_recession_area_mm2",
+    "changed_area_px",
+    "changed_area_mm2",
+)
+
+
+def history_rows(hist: ArtworkHistory) -> list[dict[str, object]]:
+    """Flat rows of a history (one per comparison) for CSV.
+
+    Parameters
+    ----------
+    hist
+        From :func:`history`.
+
+    Returns
+    -------
+    list of dict
+        Keys are :data:`HISTORY_CSV_COLUMNS`.
+    """
+    rows = []
+    for e in hist.entries:
+        row: dict[str, object] = {
+            "comparison_id": e.comparison_id,
+            "created_at": e.created_at.isoformat(),
+            "baseline_scan_id": e.baseline_scan_id,
+            "baseline_captured_at": e.baseline_captured_at.isoformat(),
+            "current_scan_id": e.current_scan_id,
+            "current_captured_at": e.current_captured_at.isoformat(),
+            "method": e.method,
+            "n_bulge": e.n_bulge,
+            "n_recession": e.n_recession,
+            "changed_area_px": e.changed_area_px,
+            "changed_area_mm2": e.changed_area_mm2,
+        }
+        for name, largest in (("bulge", e.largest_bulge), ("recession", e.largest_recession)):
+            row[f"largest_{name}_peak"] = None if largest is None else largest.peak
+            row[f"largest_{name}_area_px"] = None if largest is None else largest.area_px
+            row[f"largest_{name}_area_mm2"] = None if largest is None else largest.area_mm2
+        rows.append(row)
+    return rows
