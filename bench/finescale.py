@@ -5,7 +5,7 @@ Usage::
     python bench/finescale.py [--size 6MP|24MP] [--pairs 4] [--split test|train]
                               [--out bench/out/finescale] [--methods grid1600,multiscale]
 
-Pairs come from :func:`monitor.synth_small.small_damage_spec` rendered at
+Pairs come from :func:`monitor.synth.small.small_damage_spec` rendered at
 native size (6000 x 4000 for 24 MP, 3000 x 2000 for 6 MP; never upscaled),
 alternating ``fine`` damage (8 blisters / tentings / cuppings, 1.5-5 mm) and
 ``large`` damage (4 deformations of 1-5 % of the long side) on a 60 cm canvas,
@@ -47,7 +47,7 @@ SMALL_MM = 8.0
 
 def _render(seed: int, damage: str, size: tuple[int, int], painting: str | None, out: Path) -> None:
     from monitor.synth import render_pair, write_pair
-    from monitor.synth_small import small_damage_spec
+    from monitor.synth.small import small_damage_spec
 
     cs = small_damage_spec(seed, size=size, canvas_mm=CANVAS_MM, damage=damage,  # type: ignore[arg-type]
                            painting=painting)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -31,30 +29,13 @@ from monitor.io import analysis_scale, downsample, read_image, to_linear, write_
 from monitor.regions import find_regions
 from monitor.registration import register, registration_to_dict, warp_to_baseline
 from monitor.report.figures import heatmap_png, overlay_png
+from monitor.resources import peak_rss_mb  # noqa: F401 - re-exported (bench)
 from monitor.results import Comparison, Light, StageTiming
 
 Progress = Callable[[str, float], None]
 
 #: Files :func:`write_outputs` produces, in this order.
 OUTPUT_FILES = ("regions.json", "change.tif", "heatmap.png", "overlay.png", "registration.json")
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB.
-
-    Linux: ``VmHWM`` from ``/proc/self/status`` (``ru_maxrss`` survives
-    ``execve`` and would report a large parent's peak in a child process);
-    elsewhere ``ru_maxrss``.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 class _Stages:

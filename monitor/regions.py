@@ -135,7 +135,7 @@ def find_regions(
             )
         )
     if change.integration_direction is not None:
-        regions = _drop_tails(regions, change.integration_direction, tail_ratio)
+        regions = drop_tails(regions, change.integration_direction, tail_ratio)
     regions.sort(key=lambda r: -r.significance)
     return tuple(
         Region(**{**r.__dict__, "id": i}) for i, r in enumerate(regions, start=1)
@@ -151,7 +151,7 @@ def significance_map(change: ChangeMap) -> np.ndarray:
 
 
 
-def _drop_tails(
+def drop_tails(
     regions: list[Region], direction: tuple[float, float], ratio: float
 ) -> list[Region]:
     """Remove integration tails: weak regions in line with a much stronger one.
@@ -181,3 +181,6 @@ def _drop_tails(
         if not tail:
             kept.append(r)
     return kept
+
+
+_drop_tails = drop_tails  # the name before it was public

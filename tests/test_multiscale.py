@@ -9,18 +9,14 @@ import pytest
 import torch
 
 from monitor.change.methods import photometric_change
-from monitor.change.multiscale import (
-    _integrate_level,
-    integrate_two_sided_batch,
-    multiscale_change,
-)
-from monitor.depth.shading import integrate_two_sided
+from monitor.change.multiscale import _integrate_level, multiscale_change
 from monitor.errors import MonitorError
 from monitor.io import to_linear
+from monitor.photometry import integrate_two_sided, integrate_two_sided_batch
 from monitor.regions import find_regions
 from monitor.results import Light
 from monitor.synth import TRAIN_SEEDS, render_pair, warp_current_to_baseline
-from monitor.synth_small import small_damage_spec
+from monitor.synth.small import small_damage_spec
 
 
 def _prepared(spec):

@@ -34,31 +34,41 @@ a 2-8 mm blister is a few analysis pixels and falls through. Here:
 
 Heights are in baseline pixel-pitch units at every level.
 
-Helpers factored here (candidates for ``monitor/photometry.py``):
-:func:`integrate_two_sided_batch` (batched, decay in pixels -- the same
-filters as :func:`monitor.depth.shading.integrate_two_sided`) and
-:func:`iter_tiles`.
+The batched integration (:func:`monitor.photometry.integrate_two_sided_batch`)
+and the tiles (:func:`monitor.photometry.iter_tiles`) live with the physics of
+light in :mod:`monitor.photometry`.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
-import kornia
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
 from skimage import measure
 
-from monitor.change.methods import _BRIGHT, _DARK, _EPS, local_noise, robust_sigma
-from monitor.depth.shading import _two_sided_filters, in_plane_direction, smooth_background
+from monitor.checks import check_image, check_pair
 from monitor.errors import MonitorError
-from monitor.regions import _drop_tails
+from monitor.photometry import (
+    BRIGHT,
+    DARK,
+    EPS,
+    TileBox,
+    blur,
+    in_plane_direction,
+    integrate_two_sided_batch,
+    iter_tiles,
+    local_noise,
+    robust_sigma,
+    smooth_background,
+)
+from monitor.regions import drop_tails
+from monitor.resources import peak_rss_mb
 from monitor.results import (
     Light,
     MultiScaleChange,
@@ -67,50 +77,9 @@ from monitor.results import (
     StageTiming,
 )
 
-__all__ = ["TileBox", "integrate_two_sided_batch", "iter_tiles", "multiscale_change"]
+__all__ = ["multiscale_change"]
 
 MODEL_ID = "monitor/photometric-multiscale-v1"
-
-
-@dataclass(frozen=True)
-class TileBox:
-    """Core rows ``y0:y1`` / columns ``x0:x1`` of a tile; ``halo`` pixels are read around it."""
-
-    y0: int
-    y1: int
-    x0: int
-    x1: int
-    halo: int
-
-
-def iter_tiles(shape: tuple[int, int], tile: int, halo: int) -> Iterator[TileBox]:
-    """Cut an image into non-overlapping cores of at most ``tile`` pixels, each with a halo.
-
-    Parameters
-    ----------
-    shape
-        (rows, cols) of the image.
-    tile
-        Core size in pixels (> 0).
-    halo
-        Pixels of context read on every side of the core (>= 0).
-
-    Yields
-    ------
-    TileBox
-        Row-major order; the cores cover the image exactly once.
-
-    Examples
-    --------
-    >>> [(t.y0, t.y1, t.x0, t.x1) for t in iter_tiles((3, 5), 4, 1)]
-    [(0, 3, 0, 4), (0, 3, 4, 5)]
-    """
-    if tile <= 0 or halo < 0:
-        raise MonitorError(f"tiles: tile must be > 0 and halo >= 0, got {tile}, {halo}")
-    h, w = shape
-    for y0 in range(0, h, tile):
-        for x0 in range(0, w, tile):
-            yield TileBox(y0, min(y0 + tile, h), x0, min(x0 + tile, w), halo)
 
 
 def _read_padded(a: np.ndarray, t: TileBox, size: int) -> np.ndarray:
@@ -124,75 +93,12 @@ def _read_padded(a: np.ndarray, t: TileBox, size: int) -> np.ndarray:
     return out
 
 
-def integrate_two_sided_batch(
-    slope: torch.Tensor, direction: tuple[float, float], *, decay_px: float, blur_px: float = 0.5
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batched two-sided leaky integration along the light, decay given in pixels.
-
-    The filters and the agreement rule of
-    :func:`monitor.depth.shading.integrate_two_sided`, for a batch of equally
-    sized tiles and without padding (the caller's halo is the padding).
-
-    Parameters
-    ----------
-    slope
-        (B, H, W) derivative of the height along ``direction``; 0 where unknown.
-    direction
-        Unit vector (ux, uy) in image axes.
-    decay_px
-        Memory length of the leaky integrators, in pixels of ``slope``.
-    blur_px
-        Gaussian smoothing (all directions) in pixels.
-
-    Returns
-    -------
-    height, linear : torch.Tensor
-        (B, H, W): tails removed, and the mean of the two integrators.
-
-    Examples
-    --------
-    >>> s = torch.zeros(2, 32, 32)
-    >>> h, lin = integrate_two_sided_batch(s, (1.0, 0.0), decay_px=8.0)
-    >>> tuple(h.shape), float(lin.abs().max())
-    ((2, 32, 32), 0.0)
-    """
-    if slope.dim() != 3:
-        raise MonitorError(
-            f"integrate_two_sided_batch: expected (B, H, W), got {tuple(slope.shape)}"
-        )
-    if not decay_px > 0:
-        raise MonitorError(f"integrate_two_sided_batch: decay_px must be > 0, got {decay_px}")
-    _, hp, wp = slope.shape
-    fwd, bwd = _two_sided_filters(hp, wp, direction, decay_px, max(blur_px, 1e-3), slope.device)
-    spec = torch.fft.rfft2(slope.to(torch.float32))
-    a = torch.fft.irfft2(spec * fwd, s=(hp, wp))
-    b = torch.fft.irfft2(spec * bwd, s=(hp, wp))
-    del spec
-    small = torch.minimum(a.abs(), b.abs())
-    large = torch.maximum(a.abs(), b.abs()).clamp_min(1e-12)
-    agreement = torch.where((a * b) > 0, small / large, 0.0)
-    weight = ((agreement - 0.2) / 0.3).clamp(0.0, 1.0)
-    return torch.sign(a) * small * weight, 0.5 * (a + b)
-
-
 def _check_inputs(
     baseline: np.ndarray, current: np.ndarray, valid: np.ndarray, tile: int, px_per_mm: float | None
 ) -> None:
-    if not isinstance(baseline, np.ndarray) or baseline.ndim != 3 or baseline.shape[2] != 3:
-        shape = getattr(baseline, "shape", None)
-        raise MonitorError(f"multiscale: baseline must be an H x W x 3 array, got {shape}")
-    if not isinstance(current, np.ndarray) or current.shape != baseline.shape:
-        raise MonitorError(
-            f"multiscale: current must match the baseline's shape {baseline.shape}, "
-            f"got {getattr(current, 'shape', None)}"
-        )
-    if not isinstance(valid, np.ndarray) or valid.shape != baseline.shape[:2]:
-        raise MonitorError(f"multiscale: valid must be {baseline.shape[:2]}, got "
-                           f"{getattr(valid, 'shape', None)}")
-    if min(baseline.shape[:2]) < 64:
-        raise MonitorError(f"multiscale: image too small ({baseline.shape[:2]}), need >= 64 px")
-    if not valid.any():
-        raise MonitorError("multiscale: the two scans do not overlap")
+    check_pair("multiscale", baseline, current, valid)
+    check_image(baseline, "H W 3", name="multiscale: baseline", dtype=np.float32, min_side=64)
+    check_image(current, "H W 3", name="multiscale: current", dtype=np.float32)
     if tile < 64:
         raise MonitorError(f"multiscale: tile must be >= 64 px, got {tile}")
     if px_per_mm is not None and not (math.isfinite(px_per_mm) and px_per_mm > 0):
@@ -210,8 +116,8 @@ def _coarse_background(
     b = cv2.resize(baseline, size, interpolation=cv2.INTER_AREA).clip(0, None)
     c = cv2.resize(current, size, interpolation=cv2.INTER_AREA).clip(0, None)
     v = cv2.resize(valid.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.999
-    ok = v & (b.min(axis=2) > _DARK) & (b.max(axis=2) < _BRIGHT)
-    ok &= (c.min(axis=2) > _DARK) & (c.max(axis=2) < _BRIGHT)
+    ok = v & (b.min(axis=2) > DARK) & (b.max(axis=2) < BRIGHT)
+    ok &= (c.min(axis=2) > DARK) & (c.max(axis=2) < BRIGHT)
     if not ok.any():
         raise MonitorError("multiscale: no trusted pixels (all dark, clipped or outside)")
     lum = b.mean(axis=2)
@@ -219,7 +125,7 @@ def _coarse_background(
     bt = torch.from_numpy(np.ascontiguousarray(b.transpose(2, 0, 1))).to(device)
     ct = torch.from_numpy(np.ascontiguousarray(c.transpose(2, 0, 1))).to(device)
     wt = torch.from_numpy(ok).to(device=device, dtype=torch.float32)
-    ratio = (torch.log(ct + _EPS) - torch.log(bt + _EPS)) * wt
+    ratio = (torch.log(ct + EPS) - torch.log(bt + EPS)) * wt
     sigma = background_frac * max(size)
     first = ratio - smooth_background(ratio, wt, sigma)
     mean_first = smooth_background(first.mean(dim=0), wt, 2.0)
@@ -228,11 +134,6 @@ def _coarse_background(
     quiet = ~ndimage.binary_dilation(~quiet, iterations=max(2, int(0.01 * max(size))))
     w_bg = wt * torch.from_numpy(quiet).to(device=device, dtype=torch.float32)
     return smooth_background(ratio, w_bg, sigma), median_lum
-
-
-def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    k = 2 * int(math.ceil(3 * sigma)) + 1
-    return kornia.filters.gaussian_blur2d(x, (k, k), (sigma, sigma), border_type="reflect")
 
 
 def _native_slope(
@@ -256,15 +157,15 @@ def _native_slope(
         b = b.permute(2, 0, 1)[None].clamp_min(0)
         c = c.permute(2, 0, 1)[None].clamp_min(0)
         v = torch.from_numpy(np.ascontiguousarray(valid[ys0:ys1, xs0:xs1])).to(device)
-        trust = v & (b.amin(1)[0] > _DARK) & (b.amax(1)[0] < _BRIGHT)
-        trust &= (c.amin(1)[0] > _DARK) & (c.amax(1)[0] < _BRIGHT)
+        trust = v & (b.amin(1)[0] > DARK) & (b.amax(1)[0] < BRIGHT)
+        trust &= (c.amin(1)[0] > DARK) & (c.amax(1)[0] < BRIGHT)
         # erode by 3 px: the warp's edge and clipped pixels' neighbours are not trusted
         trust = -F.max_pool2d(-trust[None, None].float(), 7, stride=1, padding=3)[0, 0] > 0.5
         brightness = (b.mean(dim=1)[0] / median_lum).clamp(0, 1)
         if presmooth_px > 0:
-            b, c = _blur(b, presmooth_px), _blur(c, presmooth_px)
+            b, c = blur(b[0], presmooth_px)[None], blur(c[0], presmooth_px)[None]
         wt = trust.float()
-        ratio = (torch.log(c + _EPS) - torch.log(b + _EPS))[0]
+        ratio = (torch.log(c + EPS) - torch.log(b + EPS))[0]
         del b, c
         gy = 2 * (torch.arange(ys0, ys1, device=device, dtype=torch.float32) + 0.5) / h - 1
         gx = 2 * (torch.arange(xs0, xs1, device=device, dtype=torch.float32) + 0.5) / w - 1
@@ -320,7 +221,7 @@ def _appearance_and_fill(
 
 
 def _integrate_level(
-    slope: np.ndarray, direction: tuple[float, float], decay: float, blur: float, tile: int,
+    slope: np.ndarray, direction: tuple[float, float], decay: float, blur_px: float, tile: int,
     halo_decays: float, batch: int, device: torch.device,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two-sided integration of one level in batched tiles with halos."""
@@ -335,7 +236,7 @@ def _integrate_level(
         group = tiles[i : i + batch]
         stack = np.stack([_read_padded(slope, t, size) for t in group])
         s = torch.from_numpy(stack).to(device)
-        hh, ll = integrate_two_sided_batch(s, direction, decay_px=decay, blur_px=blur)
+        hh, ll = integrate_two_sided_batch(s, direction, decay_px=decay, blur_px=blur_px)
         hh, ll = hh.cpu().numpy(), ll.cpu().numpy()
         for k, t in enumerate(group):
             rows = slice(halo, halo + t.y1 - t.y0)
@@ -442,7 +343,7 @@ def _level_regions(
             ys = ys.clip(0, nms_shape[0] - 1)
             xs = xs.clip(0, nms_shape[1] - 1)
             found.append((region, np.unique(ys * nms_shape[1] + xs)))
-    kept = _drop_tails([r for r, _ in found], direction, tail_ratio)
+    kept = drop_tails([r for r, _ in found], direction, tail_ratio)
     ids = {id(r) for r in kept}
     return [_Candidate(r, cells) for r, cells in found if id(r) in ids]
 
@@ -562,7 +463,6 @@ def multiscale_change(
     ux, uy, gain = in_plane_direction(light)
     dev = torch.device(device) if device is not None else torch.device("cpu")
     timings: list[StageTiming] = []
-    from monitor.pipeline import peak_rss_mb  # late: pipeline imports the change methods
 
     def mark(name: str, start: float) -> float:
         now = time.perf_counter()

@@ -50,6 +50,7 @@ from monitor.synth.render import (  # noqa: F401
     _shading,
     render_pair,
 )
+from monitor.synth.small import small_damage_spec  # noqa: F401
 from monitor.synth.specs import (  # noqa: F401
     KINDS,
     MASK_FRACTION,
@@ -89,6 +90,7 @@ __all__ = [
     "pose_homography",
     "render_pair",
     "sample_spec",
+    "small_damage_spec",
     "undistort_points",
     "warp_current_to_baseline",
     "write_pair",

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from monitor.errors import MonitorError
-from monitor.synth import PairSpec, sample_spec
+from monitor.synth.specs import PairSpec, sample_spec
 
 Damage = Literal["fine", "large"]
 
