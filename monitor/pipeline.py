@@ -7,6 +7,7 @@ the store and the inbox all call these two.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -30,9 +31,20 @@ from monitor.regions import find_regions
 from monitor.registration import register, registration_to_dict, warp_to_baseline
 from monitor.report.figures import heatmap_png, overlay_png
 from monitor.resources import peak_rss_mb  # noqa: F401 - re-exported (bench)
-from monitor.results import Comparison, Light, StageTiming
+from monitor.results import (
+    ChangeMap,
+    Comparison,
+    ImageData,
+    Light,
+    Region,
+    Registration,
+    StageTiming,
+)
 
 Progress = Callable[[str, float], None]
+
+#: Settings.scale values: one analysis grid, or every scale at full resolution.
+SCALES = ("grid", "auto")
 
 #: Files :func:`write_outputs` produces, in this order.
 OUTPUT_FILES = ("regions.json", "change.tif", "heatmap.png", "overlay.png", "registration.json")
@@ -96,6 +108,12 @@ def compare(
     if settings.method not in METHODS:
         choices = ", ".join(METHODS)
         raise MonitorError(f"unknown method {settings.method!r}; choose one of: {choices}")
+    if settings.scale not in SCALES:
+        raise MonitorError(f"unknown scale {settings.scale!r}; choose one of: {', '.join(SCALES)}")
+    if settings.scale == "auto" and settings.method != "photometric":
+        raise MonitorError(
+            f"scale auto needs the photometric method (got {settings.method!r}); use --scale grid"
+        )
     light = light or Light(settings.light_azimuth, settings.light_elevation)
     stages = _Stages(progress, ("read", "register", "resample", "change", "regions"))
 
@@ -109,6 +127,10 @@ def compare(
             max_px=settings.registration_max_px,
             min_inliers=settings.registration_min_inliers,
             residual_grid=settings.residual_grid,
+        )
+    if settings.scale == "auto":
+        return _compare_multiscale(
+            baseline, current, settings, light, px_per_mm, stages, base_img, cur_img, reg
         )
     with stages.stage("resample"):
         s = analysis_scale(base_img.pixels.shape[:2], settings.analysis_max_px)
@@ -147,6 +169,7 @@ def compare(
 
     params: dict[str, object] = {
         "method": settings.method,
+        "scale": "grid",
         "depth": settings.depth if settings.method == "depth" else None,
         "device": settings.device,
         "light_azimuth": light.azimuth_deg,
@@ -169,6 +192,69 @@ def compare(
         software_version=__version__,
         px_per_mm=px_per_mm,
         preview=preview,
+        min_detectable_px=min_frac * max(base_img.height, base_img.width),
+    )
+
+
+def _compare_multiscale(
+    baseline: str | Path,
+    current: str | Path,
+    settings: Settings,
+    light: Light,
+    px_per_mm: float | None,
+    stages: _Stages,
+    base_img: ImageData,
+    cur_img: ImageData,
+    reg: Registration,
+) -> Comparison:
+    """The ``scale="auto"`` route: every scale at full resolution, in tiles."""
+    from monitor.change.multiscale import multiscale_change
+
+    with stages.stage("resample"):
+        base_lin = to_linear(base_img.pixels)
+        cur_lin = to_linear(cur_img.pixels)
+        del cur_img
+        warped, valid = warp_to_baseline(cur_lin, reg, out_shape=base_lin.shape[:2])
+        del cur_lin
+    with stages.stage("change"):
+        ms = multiscale_change(base_lin, warped, valid, light, px_per_mm=px_per_mm,
+                               device=select_device(settings.device), tile=settings.tile)
+        del warped, valid
+        s = ms.preview_scale
+        preview = _preview8(downsample(base_img.pixels, s))
+        del base_lin
+        level = next(lv for lv in ms.levels if abs(lv.pitch_px * s - 1.0) < 1e-6)
+        change = ChangeMap(
+            height=ms.preview, scale=s, method="photometric", noise_sigma=level.noise_sigma,
+            model_id=ms.model_id, integration_direction=ms.integration_direction,
+        )
+    with stages.stage("regions"):
+        regions: tuple[Region, ...] = ms.regions
+    params: dict[str, object] = {
+        "method": settings.method,
+        "scale": "auto",
+        "tile": settings.tile,
+        "depth": None,
+        "device": settings.device,
+        "light_azimuth": light.azimuth_deg,
+        "light_elevation": light.elevation_deg,
+        "registration_max_px": settings.registration_max_px,
+        "levels": [dataclasses.asdict(lv) for lv in ms.levels],
+    }
+    return Comparison(
+        baseline_path=str(baseline),
+        current_path=str(current),
+        baseline_shape=(base_img.height, base_img.width),
+        registration=reg,
+        change=change,
+        regions=regions,
+        light=light,
+        params=params,
+        timings=tuple(stages.timings) + ms.timings,
+        software_version=__version__,
+        px_per_mm=px_per_mm,
+        preview=preview,
+        min_detectable_px=ms.min_detectable_px,
     )
 
 
@@ -223,10 +309,20 @@ def summary(comparison: Comparison) -> dict[str, object]:
             "rmse_px": reg.rmse_px,
         },
         "counts": {"bulge": len(bulges), "recession": len(recessions)},
+        "min_detectable": _min_detectable(comparison),
         "regions": [r.to_dict() for r in comparison.regions],
         "params": comparison.params,
         "timings": [asdict(t) for t in comparison.timings],
     }
+
+
+def _min_detectable(comparison: Comparison) -> dict[str, float | None] | None:
+    """Smallest region diameter the comparison could report: baseline px and mm."""
+    px = comparison.min_detectable_px
+    if px is None:
+        return None
+    mm = None if not comparison.px_per_mm else round(px / comparison.px_per_mm, 4)
+    return {"px": round(px, 2), "mm": mm}
 
 
 def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path]:

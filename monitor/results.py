@@ -229,6 +229,7 @@ class Comparison:
     software_version: str
     px_per_mm: float | None = None
     preview: np.ndarray | None = None  # baseline at analysis resolution, uint8 (figures)
+    min_detectable_px: float | None = None  # smallest reportable region diameter, baseline px
 
     @property
     def model_id(self) -> str:

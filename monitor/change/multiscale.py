@@ -279,6 +279,25 @@ def _tail_threshold(
 class _Candidate:
     region: ScaledRegion
     cells: np.ndarray  # footprint on the suppression grid (flat indices)
+    coords: np.ndarray  # (n, 2) rows / cols on its own level
+    confirm: float = math.inf  # same-sign peak z one level up (inf: the coarsest level)
+
+
+def _confirm(cands: list[_Candidate], zmap: np.ndarray) -> None:
+    """Set each candidate's same-sign peak z on the next (2x coarser) level ``zmap``.
+
+    The footprint is halved and grown by one level pixel: a real deformation a
+    few pixels wide still lifts the coarser level's z where it lies; a
+    one-pixel-wide noise peak averages away.
+    """
+    lh, lw = zmap.shape
+    off = np.arange(-1, 2)
+    for c in cands:
+        sign = 1.0 if c.region.polarity == "bulge" else -1.0
+        rr = (c.coords[:, 0] // 2)[:, None, None] + off[None, :, None] + 0 * off[None, None, :]
+        cc = (c.coords[:, 1] // 2)[:, None, None] + off[None, None, :] + 0 * off[None, :, None]
+        rr, cc = rr.ravel().clip(0, lh - 1), cc.ravel().clip(0, lw - 1)
+        c.confirm = float((sign * zmap[rr, cc]).max())
 
 
 def _level_regions(
@@ -288,7 +307,7 @@ def _level_regions(
     max_appearance_overlap: float = 0.5, tail_ratio: float = 5.0,
 ) -> list[_Candidate]:
     """Regions of one level (vectorised seeds / extents), in baseline pixels."""
-    found: list[tuple[ScaledRegion, np.ndarray]] = []
+    found: list[tuple[ScaledRegion, np.ndarray, np.ndarray]] = []
     structure = np.ones((3, 3), bool)
     for polarity, sign in (("bulge", 1.0), ("recession", -1.0)):
         s = sign * zmap
@@ -342,10 +361,10 @@ def _level_regions(
             xs = (xs[:, None, None] + off[None, None, :] + 0 * off[None, :, None]).ravel()
             ys = ys.clip(0, nms_shape[0] - 1)
             xs = xs.clip(0, nms_shape[1] - 1)
-            found.append((region, np.unique(ys * nms_shape[1] + xs)))
-    kept = drop_tails([r for r, _ in found], direction, tail_ratio)
+            found.append((region, np.unique(ys * nms_shape[1] + xs), props.coords))
+    kept = drop_tails([r for r, _, _ in found], direction, tail_ratio)
     ids = {id(r) for r in kept}
-    return [_Candidate(r, cells) for r, cells in found if id(r) in ids]
+    return [_Candidate(r, cells, xy) for r, cells, xy in found if id(r) in ids]
 
 
 def _suppress(candidates: list[_Candidate], overlap: float) -> list[_Candidate]:
@@ -388,6 +407,9 @@ def multiscale_change(
     presmooth_px: float = 1.0,
     chroma_z: float = 6.0,
     chroma_floor: float = 0.03,
+    confirm_z: float = 0.0,
+    confirm_bypass: float = math.inf,
+    dump_candidates: list | None = None,
 ) -> MultiScaleChange:
     """Regions of height change at every scale, from native pixels to canvas-wide bulges.
 
@@ -487,6 +509,7 @@ def multiscale_change(
         nms_pitch = 4
         nms_shape = (math.ceil(h / nms_pitch) + 1, math.ceil(w / nms_pitch) + 1)
         candidates: list[_Candidate] = []
+        pending: list[_Candidate] = []
         level_stats: list[tuple[int, int, tuple[int, int], float, int, float]] = []
         level_slope = slope
         level_ok = ok.astype(np.float32)
@@ -513,7 +536,9 @@ def multiscale_change(
                 extent_frac=extent_frac, min_area=min_area, px_per_mm=px_per_mm,
                 direction=(ux, uy), nms_pitch=nms_pitch, nms_shape=nms_shape,
             )
+            _confirm(pending, zmap)
             candidates.extend(found)
+            pending = found
             level_stats.append(
                 (level, pitch, (lh, lw), float(np.median(noise_map)), len(found), z_level)
             )
@@ -533,6 +558,10 @@ def multiscale_change(
             level_slope, level_ok, level_app = (np.ascontiguousarray(p) for p in pooled)
             if level == 1:
                 del slope
+        if dump_candidates is not None:
+            dump_candidates.extend(candidates)
+        candidates = [c for c in candidates
+                      if c.confirm >= confirm_z or c.region.significance >= confirm_bypass]
         kept = _suppress(candidates, nms_overlap)
         t0 = mark("ms_select", t0)
 

@@ -50,6 +50,10 @@ def compare(
         str | None, typer.Option(help="For --method depth: shading, relief or hf:ID.")
     ] = None,
     device: DeviceOption = None,
+    scale: Annotated[
+        str | None,
+        typer.Option(help="auto: every scale at full resolution (fine damage); grid: one grid."),
+    ] = None,
     px_per_mm: Annotated[
         float | None, typer.Option(help="Baseline pixels per millimetre, for areas in mm^2.")
     ] = None,
@@ -69,7 +73,7 @@ def compare(
         changes = {
             k: v
             for k, v in {
-                "method": method, "depth": depth, "device": device,
+                "method": method, "depth": depth, "device": device, "scale": scale,
                 "light_azimuth": light_azimuth, "light_elevation": light_elevation,
             }.items()
             if v is not None
