@@ -1,4 +1,4 @@
-"""`monitor compare --scale auto`: every scale at full resolution finds a blister the grid misses."""
+"""`monitor compare --scale auto`: full resolution, every scale, finds what the grid misses."""
 
 from __future__ import annotations
 
