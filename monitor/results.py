@@ -307,6 +307,7 @@ class MultiScaleChange:
     min_detectable_mm: float | None
     integration_direction: tuple[float, float]
     timings: tuple[StageTiming, ...] = ()
+    min_height_px: float = 0.0  # absolute floor on a region's peak, baseline pixel pitches
 
 
 @dataclass(frozen=True)
