@@ -179,3 +179,21 @@ def test_cuda_gives_the_cpu_regions(blisters):
     for r, s in zip(cpu.regions, gpu.regions, strict=True):
         assert r.polarity == s.polarity
         assert np.hypot(r.centroid[0] - s.centroid[0], r.centroid[1] - s.centroid[1]) < 1.0
+
+
+def test_absolute_height_floor_in_mm_and_px(blisters):
+    px_per_mm, pair, b, w, valid = blisters
+    light = pair.spec.light_baseline
+    free = multiscale_change(b, w, valid, light, px_per_mm=px_per_mm, min_height_mm=0.0)
+    weakest = min(free.regions, key=lambda r: abs(r.peak))
+    floor_mm = 1.01 * abs(weakest.peak) / px_per_mm
+    cut = multiscale_change(b, w, valid, light, px_per_mm=px_per_mm, min_height_mm=floor_mm)
+    assert cut.min_height_px == pytest.approx(floor_mm * px_per_mm)
+    assert all(abs(r.peak) >= floor_mm * px_per_mm for r in cut.regions)
+    assert not any(np.allclose(r.centroid, weakest.centroid) for r in cut.regions)
+    # without px/mm the floor is in baseline pixel pitches
+    px = multiscale_change(b, w, valid, light, min_height_px=1.01 * abs(weakest.peak))
+    assert px.min_height_px == pytest.approx(1.01 * abs(weakest.peak))
+    assert not any(np.allclose(r.centroid, weakest.centroid) for r in px.regions)
+    with pytest.raises(MonitorError, match="min_height"):
+        multiscale_change(b, w, valid, light, min_height_px=-1.0)
