@@ -472,7 +472,12 @@ def configurations(
     for method in METHODS:
         if method != "depth":
             s = Settings(method=method)
-            out.append(Config(method, s, default=(method == default.method)))
+            out.append(Config(method, s, default=(method == default.method
+                                                  and default.scale == "grid")))
+            if method == "photometric":  # every scale at full resolution (issue #11)
+                s = Settings(method=method, scale="auto")
+                out.append(Config(f"{method}-multiscale", s,
+                                  default=(method == default.method and default.scale == "auto")))
             continue
         for name in _depth_names(hf_models):
             if "<" in name:

@@ -44,6 +44,10 @@ class Settings:
     # analysis
     analysis_max_px: int = 1600  # long side of the grid the change map is computed on
     method: str = "photometric"
+    # "grid": one grid of analysis_max_px; "auto": every scale from the native
+    # pixel up, in tiles (photometric method only; see monitor.change.multiscale)
+    scale: str = "grid"
+    tile: int = 1024  # tile core size of the multi-scale route, pixels of each level
     depth: str = "shading"
     device: str = "auto"
     # "auto": estimated from the scans (monitor.light); else degrees in [0, 360),

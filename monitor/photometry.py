@@ -13,7 +13,8 @@ estimators need to know about light and how it reaches the sensor:
   :func:`linear_to_srgb_torch` (kornia's ``linear_rgb_to_rgb``);
 - shading helpers: :func:`luminance`, :func:`log_luminance`, :func:`blur`,
   :func:`smooth_background` (normalised-convolution low pass);
-- integration along the light: :func:`integrate_two_sided` (FIELD-NOTES.md:
+- integration along the light: :func:`integrate_two_sided` and its batched,
+  unpadded form for tiles, :func:`integrate_two_sided_batch` (FIELD-NOTES.md:
   a small height field ``h`` changes the log shading by about
   ``-(l_xy . grad h) / l_z``, so ``h`` follows by integrating the observed
   slope along the light, with and against it);
@@ -30,6 +31,8 @@ estimators need to know about light and how it reaches the sensor:
   :func:`poisson` (confidence-weighted sparse least squares) and
   :func:`integrate_normals` (unit normals -> height);
 - multi-light: :func:`irradiance_fields` (each lamp's fall-off across the picture).
+- tiles with halos: :func:`iter_tiles` / :class:`TileBox` (the filters above
+  run on tiles whose halo is their padding).
 
 Nothing here imports from ``change/`` or ``depth/``; both import from here.
 """
@@ -37,6 +40,8 @@ Nothing here imports from ``change/`` or ``depth/``; both import from here.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import kornia
 import numpy as np
@@ -58,6 +63,7 @@ __all__ = [
     "DARK",
     "EPS",
     "MIN_IN_PLANE",
+    "TileBox",
     "blur",
     "canonical_turns",
     "frankot_chellappa",
@@ -65,6 +71,8 @@ __all__ = [
     "in_plane_direction",
     "integrate_two_sided",
     "irradiance_fields",
+    "integrate_two_sided_batch",
+    "iter_tiles",
     "light_xy",
     "linear_to_srgb",
     "linear_to_srgb_torch",
@@ -236,6 +244,98 @@ def integrate_two_sided(
     weight = ((agreement - 0.2) / 0.3).clamp(0.0, 1.0)
     combined = (torch.sign(a) * small * weight).contiguous()
     return combined, (0.5 * (a + b)).contiguous()
+
+
+def integrate_two_sided_batch(
+    slope: torch.Tensor, direction: tuple[float, float], *, decay_px: float, blur_px: float = 0.5
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batched two-sided leaky integration along the light, decay given in pixels.
+
+    The filters and the agreement rule of
+    :func:`integrate_two_sided`, for a batch of equally
+    sized tiles and without padding (the caller's halo is the padding).
+
+    Parameters
+    ----------
+    slope
+        (B, H, W) derivative of the height along ``direction``; 0 where unknown.
+    direction
+        Unit vector (ux, uy) in image axes.
+    decay_px
+        Memory length of the leaky integrators, in pixels of ``slope``.
+    blur_px
+        Gaussian smoothing (all directions) in pixels.
+
+    Returns
+    -------
+    height, linear : torch.Tensor
+        (B, H, W): tails removed, and the mean of the two integrators.
+
+    Examples
+    --------
+    >>> s = torch.zeros(2, 32, 32)
+    >>> h, lin = integrate_two_sided_batch(s, (1.0, 0.0), decay_px=8.0)
+    >>> tuple(h.shape), float(lin.abs().max())
+    ((2, 32, 32), 0.0)
+    """
+    if slope.dim() != 3:
+        raise MonitorError(
+            f"integrate_two_sided_batch: expected (B, H, W), got {tuple(slope.shape)}"
+        )
+    if not decay_px > 0:
+        raise MonitorError(f"integrate_two_sided_batch: decay_px must be > 0, got {decay_px}")
+    _, hp, wp = slope.shape
+    fwd, bwd = _two_sided_filters(hp, wp, direction, decay_px, max(blur_px, 1e-3), slope.device)
+    spec = torch.fft.rfft2(slope.to(torch.float32))
+    a = torch.fft.irfft2(spec * fwd, s=(hp, wp))
+    b = torch.fft.irfft2(spec * bwd, s=(hp, wp))
+    del spec
+    small = torch.minimum(a.abs(), b.abs())
+    large = torch.maximum(a.abs(), b.abs()).clamp_min(1e-12)
+    agreement = torch.where((a * b) > 0, small / large, 0.0)
+    weight = ((agreement - 0.2) / 0.3).clamp(0.0, 1.0)
+    return torch.sign(a) * small * weight, 0.5 * (a + b)
+
+
+@dataclass(frozen=True)
+class TileBox:
+    """Core rows ``y0:y1`` / columns ``x0:x1`` of a tile; ``halo`` pixels are read around it."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    halo: int
+
+
+def iter_tiles(shape: tuple[int, int], tile: int, halo: int) -> Iterator[TileBox]:
+    """Cut an image into non-overlapping cores of at most ``tile`` pixels, each with a halo.
+
+    Parameters
+    ----------
+    shape
+        (rows, cols) of the image.
+    tile
+        Core size in pixels (> 0).
+    halo
+        Pixels of context read on every side of the core (>= 0).
+
+    Yields
+    ------
+    TileBox
+        Row-major order; the cores cover the image exactly once.
+
+    Examples
+    --------
+    >>> [(t.y0, t.y1, t.x0, t.x1) for t in iter_tiles((3, 5), 4, 1)]
+    [(0, 3, 0, 4), (0, 3, 4, 5)]
+    """
+    if tile <= 0 or halo < 0:
+        raise MonitorError(f"tiles: tile must be > 0 and halo >= 0, got {tile}, {halo}")
+    h, w = shape
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            yield TileBox(y0, min(y0 + tile, h), x0, min(x0 + tile, w), halo)
 
 
 def luminance(rgb_linear: torch.Tensor) -> torch.Tensor:

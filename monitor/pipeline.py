@@ -7,13 +7,12 @@ the store and the inbox all call these two.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import os
-import resource
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -47,11 +46,14 @@ from monitor.light import (
 from monitor.regions import find_appearance_regions, find_outline, find_regions
 from monitor.registration import register, registration_to_dict, warp_to_baseline
 from monitor.report.figures import colour_limit, heatmap_png, normals_rgb, overlay_png
+from monitor.resources import peak_rss_mb  # noqa: F401 - re-exported (bench)
 from monitor.results import (
     ChangeMap,
     Comparison,
+    ImageData,
     Light,
     Outline,
+    Region,
     Registration,
     StageTiming,
     Status,
@@ -60,26 +62,11 @@ from monitor.results import (
 
 Progress = Callable[[str, float], None]
 
+#: Settings.scale values: one analysis grid, or every scale at full resolution.
+SCALES = ("grid", "auto")
+
 #: Files :func:`write_outputs` produces, in this order.
 OUTPUT_FILES = ("regions.json", "change.tif", "heatmap.png", "overlay.png", "registration.json")
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB.
-
-    Linux: ``VmHWM`` from ``/proc/self/status`` (``ru_maxrss`` survives
-    ``execve`` and would report a large parent's peak in a child process);
-    elsewhere ``ru_maxrss``.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 class _Stages:
@@ -151,6 +138,12 @@ def compare(
     if settings.method not in METHODS:
         choices = ", ".join(METHODS)
         raise MonitorError(f"unknown method {settings.method!r}; choose one of: {choices}")
+    if settings.scale not in SCALES:
+        raise MonitorError(f"unknown scale {settings.scale!r}; choose one of: {', '.join(SCALES)}")
+    if settings.scale == "auto" and settings.method != "photometric":
+        raise MonitorError(
+            f"scale auto needs the photometric method (got {settings.method!r}); use --scale grid"
+        )
     if light is None:
         light = settings_light(settings) or "auto"
     if isinstance(light, Light):
@@ -186,7 +179,8 @@ def compare(
         preview = _preview8(base_small)
         base_lin, warped, valid = resample_pair(base_small, base_img.pixels.shape[:2],
                                                 cur_img.pixels, reg, s)
-        del cur_img
+        if settings.scale != "auto":
+            del cur_img  # the multi-scale route works on the full-resolution scans
     with stages.stage("light"):
         base_estimate = estimate_scan_light(base_lin)
         # interpolation may overshoot [0, 1] a little: the estimator wants linear RGB;
@@ -207,6 +201,12 @@ def compare(
             strict=strict,
         )
         light = used.light
+    if settings.scale == "auto":  # the lamp is settled on the analysis grid, then every scale
+        del base_lin, warped, valid
+        result = _compare_multiscale(
+            baseline, current, settings, light, px_per_mm, stages, base_img, cur_img, reg
+        )
+        return dataclasses.replace(result, light_used=used)
     with stages.stage("change"):
         if settings.method == "photometric":
             device = select_device(settings.device)
@@ -239,6 +239,7 @@ def compare(
 
     params: dict[str, object] = {
         "method": settings.method,
+        "scale": "grid",
         "depth": settings.depth if settings.method == "depth" else None,
         "device": settings.device,
         "light_azimuth": light.azimuth_deg,
@@ -272,6 +273,69 @@ def compare(
         warnings=warnings,
         appearance_regions=appearance,
         outline=outline,
+        min_detectable_px=min_frac * max(base_img.height, base_img.width),
+    )
+
+
+def _compare_multiscale(
+    baseline: str | Path,
+    current: str | Path,
+    settings: Settings,
+    light: Light,
+    px_per_mm: float | None,
+    stages: _Stages,
+    base_img: ImageData,
+    cur_img: ImageData,
+    reg: Registration,
+) -> Comparison:
+    """The ``scale="auto"`` route: every scale at full resolution, in tiles."""
+    from monitor.change.multiscale import multiscale_change
+
+    with stages.stage("resample"):
+        base_lin = to_linear(base_img.pixels)
+        cur_lin = to_linear(cur_img.pixels)
+        del cur_img
+        warped, valid = warp_to_baseline(cur_lin, reg, out_shape=base_lin.shape[:2])
+        del cur_lin
+    with stages.stage("change"):
+        ms = multiscale_change(base_lin, warped, valid, light, px_per_mm=px_per_mm,
+                               device=select_device(settings.device), tile=settings.tile)
+        del warped, valid
+        s = ms.preview_scale
+        preview = _preview8(downsample(base_img.pixels, s))
+        del base_lin
+        level = next(lv for lv in ms.levels if abs(lv.pitch_px * s - 1.0) < 1e-6)
+        change = ChangeMap(
+            height=ms.preview, scale=s, method="photometric", noise_sigma=level.noise_sigma,
+            model_id=ms.model_id, integration_direction=ms.integration_direction,
+        )
+    with stages.stage("regions"):
+        regions: tuple[Region, ...] = ms.regions
+    params: dict[str, object] = {
+        "method": settings.method,
+        "scale": "auto",
+        "tile": settings.tile,
+        "depth": None,
+        "device": settings.device,
+        "light_azimuth": light.azimuth_deg,
+        "light_elevation": light.elevation_deg,
+        "registration_max_px": settings.registration_max_px,
+        "levels": [dataclasses.asdict(lv) for lv in ms.levels],
+    }
+    return Comparison(
+        baseline_path=str(baseline),
+        current_path=str(current),
+        baseline_shape=(base_img.height, base_img.width),
+        registration=reg,
+        change=change,
+        regions=regions,
+        light=light,
+        params=params,
+        timings=tuple(stages.timings) + ms.timings,
+        software_version=__version__,
+        px_per_mm=px_per_mm,
+        preview=preview,
+        min_detectable_px=ms.min_detectable_px,
     )
 
 
@@ -569,6 +633,7 @@ def summary(comparison: Comparison) -> dict[str, object]:
         else comparison.outline.to_dict(comparison.px_per_mm),
         "counts": {"bulge": len(bulges), "recession": len(recessions),
                    "appearance": len(comparison.appearance_regions)},
+        "min_detectable": _min_detectable(comparison),
         "regions": [r.to_dict(comparison.px_per_mm, height_in_px=in_px)
                     for r in comparison.regions],
         "appearance": [a.to_dict(comparison.px_per_mm) for a in comparison.appearance_regions],
@@ -633,6 +698,15 @@ def clean_stale_outputs(out: Path) -> list[Path]:
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
+
+
+def _min_detectable(comparison: Comparison) -> dict[str, float | None] | None:
+    """Smallest region diameter the comparison could report: baseline px and mm."""
+    px = comparison.min_detectable_px
+    if px is None:
+        return None
+    mm = None if not comparison.px_per_mm else round(px / comparison.px_per_mm, 4)
+    return {"px": round(px, 2), "mm": mm}
 
 
 def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path]:

@@ -158,7 +158,7 @@ def find_regions(
             )
         )
     if change.integration_direction is not None:
-        regions = _drop_tails(regions, change.integration_direction, tail_ratio)
+        regions = drop_tails(regions, change.integration_direction, tail_ratio)
     regions.sort(key=lambda r: -r.significance)
     return tuple(
         Region(**{**r.__dict__, "id": i}) for i, r in enumerate(regions, start=1)
@@ -272,7 +272,7 @@ def significance_map(change: ChangeMap) -> np.ndarray:
 
 
 
-def _drop_tails(
+def drop_tails(
     regions: list[Region], direction: tuple[float, float], ratio: float
 ) -> list[Region]:
     """Remove integration tails: weak regions in line with a much stronger one.
@@ -368,3 +368,6 @@ def find_outline(rgb: np.ndarray, *, tolerance: float = 0.08, min_fill: float = 
         float(max(rows - bottom * step, 0)),
     )
     return Outline(bbox, "found")
+
+
+_drop_tails = drop_tails  # the name before it was public

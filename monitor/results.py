@@ -376,6 +376,7 @@ class Comparison:
     outline: Outline | None = None
     normal_map: NormalMap | None = None  # multi-light: the baseline capture's normals
     light_used: LightUsed | None = None  # where the lamp came from, the scans' evidence
+    min_detectable_px: float | None = None  # smallest reportable region diameter, baseline px
 
     @property
     def model_id(self) -> str:
@@ -384,6 +385,76 @@ class Comparison:
     @property
     def weights_sha256(self) -> str | None:
         return self.change.weights_sha256
+
+
+@dataclass(frozen=True)
+class ScaledRegion(Region):
+    """A :class:`Region` found by the multi-scale detector, with the scale it was found at.
+
+    ``scale_px`` is the pixel pitch, in baseline pixels, of the pyramid level
+    where the region is most significant (1 = native resolution, 2, 4, ...);
+    ``scale_mm`` is the same in millimetres when ``px_per_mm`` is known.
+    ``level`` is that level's index (0 = native). Every :class:`Region` field
+    keeps its meaning (baseline full-resolution pixels).
+    """
+
+    scale_px: float = 1.0
+    scale_mm: float | None = None
+    level: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        out = super().to_dict()
+        out["scale_px"] = float(self.scale_px)
+        out["scale_mm"] = None if self.scale_mm is None else round(float(self.scale_mm), 4)
+        out["level"] = int(self.level)
+        return out
+
+
+@dataclass(frozen=True)
+class ScaleLevel:
+    """One level of the multi-scale change pyramid.
+
+    ``pitch_px`` baseline pixels per level pixel; ``shape`` the level's
+    (rows, cols); ``noise_sigma`` the median local level of detection at that
+    level (baseline pixel-pitch height units); ``n_candidates`` regions found
+    at that level before suppression across levels, ``n_kept`` after;
+    ``z_seed`` the seed threshold used at that level, in its sigmas.
+    """
+
+    level: int
+    pitch_px: float
+    shape: tuple[int, int]
+    noise_sigma: float
+    n_candidates: int
+    n_kept: int
+    z_seed: float = math.nan
+
+
+@dataclass(frozen=True)
+class MultiScaleChange:
+    """Result of :func:`monitor.change.multiscale.multiscale_change`.
+
+    ``regions`` are in baseline full-resolution pixels, most significant
+    first, each at the level where it is most significant and reported once.
+    ``preview`` is the height change of a coarse level (for figures), NaN
+    outside the overlap, ``preview_scale`` its pixels per baseline pixel.
+    ``min_detectable_px`` / ``min_detectable_mm`` is the smallest region
+    diameter the finest level keeps.
+    """
+
+    regions: tuple[ScaledRegion, ...]
+    levels: tuple[ScaleLevel, ...]
+    preview: np.ndarray
+    preview_scale: float
+    method: str
+    model_id: str
+    device: str
+    tile: int
+    min_detectable_px: float
+    min_detectable_mm: float | None
+    integration_direction: tuple[float, float]
+    timings: tuple[StageTiming, ...] = ()
+    min_height_px: float = 0.0  # absolute floor on a region's peak, baseline pixel pitches
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from monitor.results import (
     Light,
     Region,
     Registration,
+    ScaledRegion,
     StageTiming,
 )
 from monitor.store import db, repository
@@ -394,3 +395,22 @@ def test_collect_garbage_removes_only_unreferenced_old_files(
     assert all(s.path.is_file() for s in two_scans)
     with Session(store.engine) as session:
         assert session.scalar(select(func.count()).select_from(Scan)) == 2
+
+
+def test_multiscale_regions_keep_their_scale(
+    store: db.Store, two_scans: tuple[repository.ScanInfo, repository.ScanInfo]
+) -> None:
+    regions = (
+        ScaledRegion(1, "bulge", (20.5, 12.5), (14.0, 8.0, 27.0, 17.0), 96.0, 0.8, 0.4, 9.5,
+                     scale_px=2.0, scale_mm=0.5, level=1),
+        Region(2, "recession", (44.0, 30.0), (40.0, 26.0, 48.0, 34.0), 60.0, -0.5, -0.2, 6.1),
+    )
+
+    def run(base: Path, cur: Path, light: Light, px_per_mm: float | None) -> Comparison:
+        return make_comparison(regions, px_per_mm=px_per_mm, light=light)
+
+    stored = repository.compare_and_store(store, "night-watch", run, write_outputs)
+    first, second = repository.comparison_detail(store, stored.id).regions
+    assert isinstance(first, ScaledRegion)
+    assert (first.scale_px, first.scale_mm, first.level) == (2.0, 0.5, 1)
+    assert not isinstance(second, ScaledRegion)

@@ -62,6 +62,10 @@ def compare(
         str | None, typer.Option(help="For --method depth: shading, relief or hf:ID.")
     ] = None,
     device: DeviceOption = None,
+    scale: Annotated[
+        str | None,
+        typer.Option(help="auto: every scale at full resolution (fine damage); grid: one grid."),
+    ] = None,
     px_per_mm: Annotated[
         float | None, typer.Option(help="Baseline pixels per millimetre, for areas in mm^2.")
     ] = None,
@@ -107,7 +111,7 @@ def compare(
         changes = {
             k: v
             for k, v in {
-                "method": method, "depth": depth, "device": device,
+                "method": method, "depth": depth, "device": device, "scale": scale,
                 "light_elevation": light_elevation,
                 "strict_light": True if strict_light else None,
             }.items()

@@ -270,6 +270,10 @@ class RegionRecord(Base):
     peak: Mapped[float] = mapped_column(Float)
     mean: Mapped[float] = mapped_column(Float)
     significance: Mapped[float] = mapped_column(Float)
+    # the scale a multi-scale region was found at (NULL: single-grid route)
+    scale_px: Mapped[float | None] = mapped_column(Float)
+    scale_mm: Mapped[float | None] = mapped_column(Float)
+    level: Mapped[int | None] = mapped_column(Integer)
 
     comparison: Mapped[ComparisonRecord] = relationship(back_populates="regions")
 

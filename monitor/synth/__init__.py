@@ -55,6 +55,7 @@ from monitor.synth.render import (  # noqa: F401
     _shading,
     render_pair,
 )
+from monitor.synth.small import small_damage_spec  # noqa: F401
 from monitor.synth.specs import (  # noqa: F401
     KINDS,
     MASK_FRACTION,
@@ -97,6 +98,7 @@ __all__ = [
     "render_pair",
     "ring",
     "sample_spec",
+    "small_damage_spec",
     "undistort_points",
     "warp_current_to_baseline",
     "write_pair",

@@ -316,6 +316,9 @@ def _comparison_row(
                 peak=_finite("region peak", region.peak),
                 mean=_finite("region mean", region.mean),
                 significance=_finite("significance", region.significance),
+                scale_px=getattr(region, "scale_px", None),
+                scale_mm=getattr(region, "scale_mm", None),
+                level=getattr(region, "level", None),
             )
         )
     return row

@@ -16,7 +16,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from monitor.errors import MonitorError
-from monitor.results import AppearanceRegion, Comparison, ImageData, Light, Outline, Region
+from monitor.results import (
+    AppearanceRegion,
+    Comparison,
+    ImageData,
+    Light,
+    Outline,
+    Region,
+    ScaledRegion,
+)
 from monitor.store.models import Artwork, ComparisonRecord, Scan
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -523,20 +531,25 @@ def _db_error(action: str, exc: SQLAlchemyError) -> MonitorError:
 
 
 def _regions_of(row: ComparisonRecord) -> tuple[Region, ...]:
-    return tuple(
-        Region(
-            id=r.number,
-            polarity="bulge" if r.polarity == "bulge" else "recession",
-            centroid=(r.centroid_x, r.centroid_y),
-            bbox=(r.bbox_x0, r.bbox_y0, r.bbox_x1, r.bbox_y1),
-            area_px=r.area_px,
-            peak=r.peak,
-            mean=r.mean,
-            significance=r.significance,
-            area_mm2=r.area_mm2,
-        )
-        for r in row.regions
-    )
+    out: list[Region] = []
+    for r in row.regions:
+        fields = {
+            "id": r.number,
+            "polarity": "bulge" if r.polarity == "bulge" else "recession",
+            "centroid": (r.centroid_x, r.centroid_y),
+            "bbox": (r.bbox_x0, r.bbox_y0, r.bbox_x1, r.bbox_y1),
+            "area_px": r.area_px,
+            "peak": r.peak,
+            "mean": r.mean,
+            "significance": r.significance,
+            "area_mm2": r.area_mm2,
+        }
+        if r.level is None:
+            out.append(Region(**fields))  # type: ignore[arg-type]
+        else:
+            out.append(ScaledRegion(**fields, scale_px=r.scale_px or 1.0,  # type: ignore[arg-type]
+                                    scale_mm=r.scale_mm, level=r.level))
+    return tuple(out)
 
 
 def _appearance_of(row: ComparisonRecord) -> tuple[AppearanceRegion, ...]:

@@ -1,0 +1,610 @@
+"""Multi-scale photometric change at full resolution, in tiles, on any torch device.
+
+The single-grid route (:func:`monitor.change.methods.photometric_change`)
+works on a grid of at most ``analysis_max_px`` and its smoothing, level of
+detection and smallest region are fractions of the long side: on a 24 MP scan
+a 2-8 mm blister is a few analysis pixels and falls through. Here:
+
+1. **Slope at native resolution, in tiles.** The log ratio of the two linear
+   scans (lightly pre-smoothed), minus a low-frequency background (exposure,
+   white balance, light drift, vignetting) estimated once on a coarse grid with
+   strong changes left out -- the same recipe as ``photometric_change``; its
+   chromatic part is appearance change (masked and filled from the
+   surroundings), its achromatic part the shading change, i.e. the slope of
+   the height change along the light. Tiles carry a halo wide enough for the
+   pre-smoothing, so the slope map has no seams.
+2. **A pyramid of the slope** (2 x 2 averages) from the native pixel to a
+   level of about ``min_level_side`` pixels.
+3. **At every level** the slope is integrated along the light from both ends
+   (leaky integrators of ``decay_level_px`` level pixels, batched tiles with
+   a halo of ``halo_decays`` decays: the kernel has decayed to
+   ``exp(-halo_decays)`` at the tile's edge, so tiles do not show), keeping
+   what both integrators agree on. The two-sided agreement is scale
+   selective: a deformation much wider than the decay length gives the two
+   integrators opposite signs and vanishes at that level; it is found at a
+   coarser one. Each level has its own local level of detection (the robust
+   spread of the linear integral at that level,
+   :func:`monitor.change.methods.local_noise`) and its own regions, seeded at
+   ``z`` sigmas, extending to ``z / 2`` and to ``extent_frac`` of the peak.
+4. **One report per region.** Candidates of all levels are sorted by
+   significance and a candidate overlapping an already kept one (by more
+   than ``nms_overlap`` of the smaller footprint) is dropped: each region is
+   reported once, at the level where it is most significant (``scale_px``,
+   ``scale_mm``).
+
+Heights are in baseline pixel-pitch units at every level.
+
+The batched integration (:func:`monitor.photometry.integrate_two_sided_batch`)
+and the tiles (:func:`monitor.photometry.iter_tiles`) live with the physics of
+light in :mod:`monitor.photometry`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+from skimage import measure
+
+from monitor.checks import check_image, check_pair
+from monitor.errors import MonitorError
+from monitor.photometry import (
+    BRIGHT,
+    DARK,
+    EPS,
+    TileBox,
+    blur,
+    in_plane_direction,
+    integrate_two_sided_batch,
+    iter_tiles,
+    local_noise,
+    robust_sigma,
+    smooth_background,
+)
+from monitor.regions import drop_tails
+from monitor.resources import peak_rss_mb
+from monitor.results import (
+    Light,
+    MultiScaleChange,
+    ScaledRegion,
+    ScaleLevel,
+    StageTiming,
+)
+
+__all__ = ["multiscale_change"]
+
+MODEL_ID = "monitor/photometric-multiscale-v1"
+
+
+def _read_padded(a: np.ndarray, t: TileBox, size: int) -> np.ndarray:
+    """The tile's core plus halo from ``a`` (2-D), zero outside ``a``, in a ``size`` square."""
+    out = np.zeros((size, size), np.float32)
+    h, w = a.shape
+    ys0, ys1 = max(t.y0 - t.halo, 0), min(t.y1 + t.halo, h)
+    xs0, xs1 = max(t.x0 - t.halo, 0), min(t.x1 + t.halo, w)
+    oy, ox = ys0 - (t.y0 - t.halo), xs0 - (t.x0 - t.halo)
+    out[oy : oy + ys1 - ys0, ox : ox + xs1 - xs0] = a[ys0:ys1, xs0:xs1]
+    return out
+
+
+def _check_inputs(
+    baseline: np.ndarray, current: np.ndarray, valid: np.ndarray, tile: int, px_per_mm: float | None
+) -> None:
+    check_pair("multiscale", baseline, current, valid)
+    check_image(baseline, "H W 3", name="multiscale: baseline", dtype=np.float32, min_side=64)
+    check_image(current, "H W 3", name="multiscale: current", dtype=np.float32)
+    if tile < 64:
+        raise MonitorError(f"multiscale: tile must be >= 64 px, got {tile}")
+    if px_per_mm is not None and not (math.isfinite(px_per_mm) and px_per_mm > 0):
+        raise MonitorError(f"multiscale: px_per_mm must be positive, got {px_per_mm}")
+
+
+def _coarse_background(
+    baseline: np.ndarray, current: np.ndarray, valid: np.ndarray, coarse_side: int,
+    background_frac: float, device: torch.device,
+) -> tuple[torch.Tensor, float]:
+    """Low-frequency log ratio (3, hc, wc) with strong changes left out; median luminance."""
+    h, w = valid.shape
+    f = max(1.0, max(h, w) / coarse_side)
+    size = (max(8, round(w / f)), max(8, round(h / f)))
+    b = cv2.resize(baseline, size, interpolation=cv2.INTER_AREA).clip(0, None)
+    c = cv2.resize(current, size, interpolation=cv2.INTER_AREA).clip(0, None)
+    v = cv2.resize(valid.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.999
+    ok = v & (b.min(axis=2) > DARK) & (b.max(axis=2) < BRIGHT)
+    ok &= (c.min(axis=2) > DARK) & (c.max(axis=2) < BRIGHT)
+    if not ok.any():
+        raise MonitorError("multiscale: no trusted pixels (all dark, clipped or outside)")
+    lum = b.mean(axis=2)
+    median_lum = max(float(np.median(lum[ok])), 1e-3)
+    bt = torch.from_numpy(np.ascontiguousarray(b.transpose(2, 0, 1))).to(device)
+    ct = torch.from_numpy(np.ascontiguousarray(c.transpose(2, 0, 1))).to(device)
+    wt = torch.from_numpy(ok).to(device=device, dtype=torch.float32)
+    ratio = (torch.log(ct + EPS) - torch.log(bt + EPS)) * wt
+    sigma = background_frac * max(size)
+    first = ratio - smooth_background(ratio, wt, sigma)
+    mean_first = smooth_background(first.mean(dim=0), wt, 2.0)
+    spread = robust_sigma(mean_first.cpu().numpy()[ok])
+    quiet = (mean_first.abs() < 3 * spread).cpu().numpy()
+    quiet = ~ndimage.binary_dilation(~quiet, iterations=max(2, int(0.01 * max(size))))
+    w_bg = wt * torch.from_numpy(quiet).to(device=device, dtype=torch.float32)
+    return smooth_background(ratio, w_bg, sigma), median_lum
+
+
+def _cv2_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """:func:`monitor.photometry.blur` of a (1, 3, H, W) CPU tensor through cv2."""
+    k = 2 * int(math.ceil(3 * sigma)) + 1
+    img = np.ascontiguousarray(x[0].permute(1, 2, 0).numpy())
+    out = cv2.GaussianBlur(img, (k, k), sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
+    return torch.from_numpy(out).permute(2, 0, 1)[None]
+
+
+def _label_max(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """Maximum of ``values`` in each label 1..n (index 0: 0), in one pass over labelled pixels.
+
+    ``ndimage.maximum`` sorts every pixel of the image; at native resolution
+    that was most of the labelling time.
+    """
+    out = np.full(n + 1, -np.inf)
+    m = labels > 0
+    np.maximum.at(out, labels[m], values[m])
+    out[0] = 0.0
+    return out
+
+
+def _native_slope(
+    baseline: np.ndarray, current: np.ndarray, valid: np.ndarray, gain: float,
+    background: torch.Tensor, median_lum: float, tile: int, presmooth_px: float,
+    device: torch.device,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Slope of the height change along the light, chroma and trust, at native resolution."""
+    h, w = valid.shape
+    slope = np.zeros((h, w), np.float32)
+    chroma = np.zeros((h, w), np.float32)
+    ok = np.zeros((h, w), bool)
+    halo = int(math.ceil(3 * presmooth_px)) + 8
+    bg = background[None]
+    for t in iter_tiles((h, w), tile, halo):
+        ys0, ys1 = max(t.y0 - halo, 0), min(t.y1 + halo, h)
+        xs0, xs1 = max(t.x0 - halo, 0), min(t.x1 + halo, w)
+        core = (slice(t.y0 - ys0, t.y1 - ys0), slice(t.x0 - xs0, t.x1 - xs0))
+        b = torch.from_numpy(np.ascontiguousarray(baseline[ys0:ys1, xs0:xs1])).to(device)
+        c = torch.from_numpy(np.ascontiguousarray(current[ys0:ys1, xs0:xs1])).to(device)
+        b = b.permute(2, 0, 1)[None].clamp_min(0)
+        c = c.permute(2, 0, 1)[None].clamp_min(0)
+        v = torch.from_numpy(np.ascontiguousarray(valid[ys0:ys1, xs0:xs1])).to(device)
+        trust = v & (b.amin(1)[0] > DARK) & (b.amax(1)[0] < BRIGHT)
+        trust &= (c.amin(1)[0] > DARK) & (c.amax(1)[0] < BRIGHT)
+        # erode by 3 px: the warp's edge and clipped pixels' neighbours are not trusted
+        trust = -F.max_pool2d(-trust[None, None].float(), 7, stride=1, padding=3)[0, 0] > 0.5
+        brightness = (b.mean(dim=1)[0] / median_lum).clamp(0, 1)
+        if presmooth_px > 0 and device.type == "cpu":
+            # cv2's separable Gaussian (same kernel size, reflect-101 borders as
+            # kornia's) is several times faster than a depthwise conv on the CPU
+            b, c = (_cv2_blur(x, presmooth_px) for x in (b, c))
+        elif presmooth_px > 0:
+            b, c = blur(b[0], presmooth_px)[None], blur(c[0], presmooth_px)[None]
+        wt = trust.float()
+        ratio = (torch.log(c + EPS) - torch.log(b + EPS))[0]
+        del b, c
+        gy = 2 * (torch.arange(ys0, ys1, device=device, dtype=torch.float32) + 0.5) / h - 1
+        gx = 2 * (torch.arange(xs0, xs1, device=device, dtype=torch.float32) + 0.5) / w - 1
+        grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1)[None]
+        low = F.grid_sample(bg, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        ratio = (ratio - low[0]) * wt
+        achromatic = ratio.mean(dim=0)
+        chroma_t = torch.sqrt(((ratio - achromatic) ** 2).mean(dim=0))
+        chroma_s = smooth_background(chroma_t * brightness, wt, 2.0)
+        s = -torch.expm1(achromatic) * gain * wt
+        slope[t.y0 : t.y1, t.x0 : t.x1] = s[core].cpu().numpy()
+        chroma[t.y0 : t.y1, t.x0 : t.x1] = chroma_s[core].cpu().numpy()
+        ok[t.y0 : t.y1, t.x0 : t.x1] = trust[core].cpu().numpy()
+    return slope, chroma, ok
+
+
+def _pool_mask(mask: np.ndarray, f: int, mode: str) -> np.ndarray:
+    t = torch.from_numpy(mask)[None, None].float()
+    if mode == "max":
+        out = F.max_pool2d(t, f, ceil_mode=True)
+    else:
+        out = F.avg_pool2d(t, f, ceil_mode=True)
+    return out[0, 0].numpy()
+
+
+def _appearance_and_fill(
+    slope: np.ndarray, chroma: np.ndarray, ok: np.ndarray, chroma_z: float, chroma_floor: float,
+    device: torch.device,
+) -> np.ndarray:
+    """Appearance (chromatic) mask at native resolution; fills ``slope`` there in place."""
+    h, w = ok.shape
+    long_side = max(h, w)
+    sub = chroma[ok][::7]
+    threshold = max(chroma_floor, float(np.median(sub)) + chroma_z * robust_sigma(sub))
+    f = 4
+    # dilate on a 4x coarser grid: the dilation is long (0.6 % of the long side)
+    coarse = _pool_mask(chroma > threshold, f, "max") > 0
+    coarse = ndimage.binary_dilation(coarse, iterations=max(1, int(0.006 * long_side / f)))
+    appearance = np.repeat(np.repeat(coarse, f, axis=0), f, axis=1)[:h, :w] & ok
+    keep = ok & ~appearance
+    if appearance.any():
+        # masked pixels take the slope of their surroundings (a zero would unbalance
+        # the line integrals through a deformation and leave tails)
+        kt = torch.from_numpy(keep)[None, None].float()
+        st = torch.from_numpy(slope)[None, None] * kt
+        num = F.avg_pool2d(st, f, ceil_mode=True)[0, 0].to(device)
+        den = F.avg_pool2d(kt, f, ceil_mode=True)[0, 0].to(device)
+        mean = torch.where(den > 0, num / den.clamp_min(1e-6), 0.0)
+        fill = smooth_background(mean, den, 0.01 * long_side / f).cpu().numpy()
+        full = cv2.resize(fill, (w, h), interpolation=cv2.INTER_LINEAR)
+        slope[appearance] = full[appearance]
+    return appearance
+
+
+def _integrate_level(
+    slope: np.ndarray, direction: tuple[float, float], decay: float, blur_px: float, tile: int,
+    halo_decays: float, batch: int, device: torch.device,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sided integration of one level in batched tiles with halos."""
+    h, w = slope.shape
+    halo = int(math.ceil(halo_decays * decay))
+    core = min(tile, max(h, w))
+    size = core + 2 * halo
+    height = np.zeros((h, w), np.float32)
+    linear = np.zeros((h, w), np.float32)
+    tiles = list(iter_tiles((h, w), core, halo))
+    for i in range(0, len(tiles), batch):
+        group = tiles[i : i + batch]
+        stack = np.stack([_read_padded(slope, t, size) for t in group])
+        s = torch.from_numpy(stack).to(device)
+        hh, ll = integrate_two_sided_batch(s, direction, decay_px=decay, blur_px=blur_px)
+        hh, ll = hh.cpu().numpy(), ll.cpu().numpy()
+        for k, t in enumerate(group):
+            rows = slice(halo, halo + t.y1 - t.y0)
+            cols = slice(halo, halo + t.x1 - t.x0)
+            height[t.y0 : t.y1, t.x0 : t.x1] = hh[k][rows, cols]
+            linear[t.y0 : t.y1, t.x0 : t.x1] = ll[k][rows, cols]
+    return height, linear
+
+
+def _tail_threshold(
+    zmap: np.ndarray, z_floor: float, false_alarms: float, fit: tuple[float, float]
+) -> float:
+    """Seed threshold at which about ``false_alarms`` noise regions are expected on this level.
+
+    Deformations are sparse, so the peaks of the components of ``|z| >= 3``
+    are mostly noise; their counts above ``t`` (over ``fit`` sigmas) fall about
+    exponentially -- more slowly than a Gaussian where the clutter is
+    structured (texture under a drifting lamp) -- and the fitted tail is
+    extrapolated to ``false_alarms`` expected components. Never below ``z_floor``.
+    """
+    mag = np.abs(zmap)
+    low = ndimage.binary_opening(mag >= fit[0], structure=np.ones((3, 3), bool))
+    labels, n = ndimage.label(low, structure=np.ones((3, 3), bool))
+    if n < 20:
+        return z_floor
+    peaks = _label_max(mag, labels, n)[1:]
+    ts = np.arange(fit[0], fit[1] + 1e-6, 0.25)
+    counts = np.array([(peaks >= t).sum() for t in ts], np.float64)
+    use = counts >= 3
+    if use.sum() < 4:
+        return z_floor
+    slope, intercept = np.polyfit(ts[use], np.log(counts[use]), 1)
+    if slope >= -1e-3:
+        return z_floor
+    t_star = (math.log(false_alarms) - intercept) / slope
+    return float(min(max(z_floor, t_star), 50.0))
+
+
+@dataclass
+class _Candidate:
+    region: ScaledRegion
+    cells: np.ndarray  # footprint on the suppression grid (flat indices)
+
+
+def _level_regions(
+    height: np.ndarray, zmap: np.ndarray, appearance: np.ndarray, *, level: int, pitch: int,
+    z: float, extent_frac: float, min_area: int, px_per_mm: float | None,
+    direction: tuple[float, float], nms_pitch: int, nms_shape: tuple[int, int],
+    min_height: float = 0.0, max_appearance_overlap: float = 0.5, tail_ratio: float = 5.0,
+) -> list[_Candidate]:
+    """Regions of one level (vectorised seeds / extents), in baseline pixels."""
+    found: list[tuple[ScaledRegion, np.ndarray]] = []
+    structure = np.ones((3, 3), bool)
+    for polarity, sign in (("bulge", 1.0), ("recession", -1.0)):
+        s = sign * zmap
+        low = ndimage.binary_opening(s >= 0.5 * z, structure=structure)
+        labels, n = ndimage.label(low, structure=structure)
+        if n == 0:
+            continue
+        peaks = _label_max(s, labels, n)
+        peak_px = peaks[labels]
+        final = low & (peak_px >= z) & (s >= np.maximum(0.5 * z, extent_frac * peak_px))
+        lab2, _ = ndimage.label(final, structure=structure)
+        for props in measure.regionprops(lab2):
+            if props.area < min_area:
+                continue
+            rr, cc = props.coords[:, 0], props.coords[:, 1]
+            zpeak = float(s[rr, cc].max())
+            if zpeak < z or appearance[rr, cc].mean() > max_appearance_overlap:
+                continue
+            values = height[rr, cc]
+            peak = float(values.max() if sign > 0 else values.min())
+            if abs(peak) < min_height:
+                continue
+            row, col = props.centroid
+            r0, c0, r1, c1 = props.bbox
+            area_px = float(props.area) * pitch * pitch
+            region = ScaledRegion(
+                id=0,
+                polarity=polarity,  # type: ignore[arg-type]
+                centroid=((col + 0.5) * pitch, (row + 0.5) * pitch),
+                bbox=(c0 * pitch, r0 * pitch, c1 * pitch, r1 * pitch),
+                area_px=area_px,
+                peak=peak,
+                mean=float(values.mean()),
+                significance=zpeak,
+                area_mm2=None if not px_per_mm else area_px / px_per_mm**2,
+                scale_px=float(pitch),
+                scale_mm=None if not px_per_mm else pitch / px_per_mm,
+                level=level,
+            )
+            # footprint on the common suppression grid
+            if pitch >= nms_pitch:  # a level pixel covers k x k grid cells
+                k = pitch // nms_pitch
+                off = np.arange(k)
+                ys = (rr[:, None, None] * k + off[None, :, None]) + 0 * off[None, None, :]
+                xs = (cc[:, None, None] * k + off[None, None, :]) + 0 * off[None, :, None]
+                ys, xs = ys.ravel(), xs.ravel()
+            else:
+                ys, xs = rr * pitch // nms_pitch, cc * pitch // nms_pitch
+            # grown by two cells: fragments of one deformation (a tenting ridge broken
+            # by the light direction) touch and are suppressed as one region
+            off = np.arange(-2, 3)
+            ys = (ys[:, None, None] + off[None, :, None] + 0 * off[None, None, :]).ravel()
+            xs = (xs[:, None, None] + off[None, None, :] + 0 * off[None, :, None]).ravel()
+            ys = ys.clip(0, nms_shape[0] - 1)
+            xs = xs.clip(0, nms_shape[1] - 1)
+            found.append((region, np.unique(ys * nms_shape[1] + xs)))
+    kept = drop_tails([r for r, _ in found], direction, tail_ratio)
+    ids = {id(r) for r in kept}
+    return [_Candidate(r, cells) for r, cells in found if id(r) in ids]
+
+
+def _suppress(candidates: list[_Candidate], overlap: float) -> list[_Candidate]:
+    """Keep the most significant of overlapping candidates across levels."""
+    kept: list[_Candidate] = []
+    for cand in sorted(candidates, key=lambda c: -c.region.significance):
+        clash = False
+        for other in kept:
+            inter = np.intersect1d(cand.cells, other.cells, assume_unique=True).size
+            if inter > overlap * min(cand.cells.size, other.cells.size):
+                clash = True
+                break
+        if not clash:
+            kept.append(cand)
+    return kept
+
+
+def multiscale_change(
+    baseline: np.ndarray,
+    current: np.ndarray,
+    valid: np.ndarray,
+    light: Light,
+    *,
+    px_per_mm: float | None = None,
+    device: torch.device | str | None = None,
+    tile: int = 1024,
+    batch: int = 4,
+    z: float = 7.0,
+    false_alarms: float = 10.0,
+    tail_fit: tuple[float, float] = (3.0, 6.0),
+    extent_frac: float = 0.2,
+    min_diameter_level_px: float = 4.0,
+    decay_level_px: float = 16.0,
+    halo_decays: float = 6.0,
+    min_level_side: int = 96,
+    max_levels: int | None = None,
+    nms_overlap: float = 0.3,
+    background_frac: float = 0.03,
+    coarse_side: int = 1024,
+    presmooth_px: float = 1.0,
+    chroma_z: float = 6.0,
+    chroma_floor: float = 0.03,
+    min_height_mm: float = 0.02,
+    min_height_px: float = 0.12,
+) -> MultiScaleChange:
+    """Regions of height change at every scale, from native pixels to canvas-wide bulges.
+
+    Parameters
+    ----------
+    baseline, current
+        H x W x 3 float32 linear light at full resolution, ``current`` already
+        warped onto the baseline grid.
+    valid
+        H x W bool, where the warped current has data.
+    light
+        Direction of the lamp.
+    px_per_mm
+        Baseline pixels per millimetre, when known (``scale_mm``, ``area_mm2``).
+    device
+        Torch device (``"cpu"``, ``"cuda"``, ...); default CPU.
+    tile, batch
+        Tile core size in pixels of each level, and tiles per batch.
+    z, extent_frac
+        Seed threshold in sigmas of each level's level of detection; regions
+        extend down to ``z / 2`` and to ``extent_frac`` of their peak.
+    false_alarms
+        Each level seeds at the larger of ``z`` and the level where about this
+        many noise regions are expected, extrapolated from the exponential
+        tail of the level's own noise peaks between ``tail_fit`` sigmas
+        (structured clutter has a heavier tail than Gaussian noise, and a
+        larger level has more peaks). ``z = 7`` and ``false_alarms = 10``
+        were chosen on ``TRAIN_SEEDS`` pairs (2 MP), never on test pairs.
+    tail_fit
+        Range of sigmas over which that tail is fitted.
+    min_diameter_level_px
+        Smallest region kept, as a disc diameter in pixels of its level.
+    decay_level_px, halo_decays
+        Integration memory in level pixels; tile halo in decays.
+    min_level_side, max_levels
+        The pyramid stops when the long side would fall below
+        ``min_level_side`` or after ``max_levels`` levels.
+    nms_overlap
+        Candidates whose footprints overlap by more than this fraction of the
+        smaller one are the same region; the more significant is kept.
+    background_frac, coarse_side
+        Low-frequency removal: Gaussian sigma as a fraction of the long side,
+        estimated on a grid of ``coarse_side`` pixels.
+    presmooth_px, chroma_z, chroma_floor
+        As in :func:`monitor.change.methods.photometric_change` (native pixels).
+    min_height_mm, min_height_px
+        Absolute floor on a region's peak height change: ``min_height_mm``
+        when ``px_per_mm`` is known, else ``min_height_px`` baseline pixel
+        pitches. At native resolution the level of detection is so low that
+        faint, few-pixel texture residuals pass ``z`` (10 sigmas of a level
+        noise of ~1 micrometre); a 20 um floor removes them. Both were
+        chosen on ``TRAIN_SEEDS`` pairs at 2 and 6 MP (false alarms <= 0.02 mm
+        / 0.10 px, the faintest true blister 0.027 mm / 0.14 px), never on
+        test pairs.
+
+    Returns
+    -------
+    MultiScaleChange
+        Regions (each once, with ``scale_px`` / ``scale_mm``), per-level
+        statistics, a coarse preview and per-stage timings.
+
+    Raises
+    ------
+    MonitorError
+        Bad shapes, no overlap, frontal light, bad settings.
+
+    Examples
+    --------
+    >>> from monitor.results import Light
+    >>> rng = np.random.default_rng(0)
+    >>> b = rng.uniform(0.3, 0.6, (256, 256, 3)).astype(np.float32)
+    >>> out = multiscale_change(b, b.copy(), np.ones((256, 256), bool), Light(180, 25))
+    >>> len(out.regions)
+    0
+    """
+    _check_inputs(baseline, current, valid, tile, px_per_mm)
+    if not (min_height_mm >= 0 and min_height_px >= 0):
+        raise MonitorError("multiscale: min_height_mm and min_height_px must be >= 0")
+    min_height = min_height_mm * px_per_mm if px_per_mm else min_height_px
+    if not (z > 0 and 0 < extent_frac < 1 and decay_level_px > 0 and halo_decays > 0
+            and batch >= 1 and 0 < nms_overlap <= 1 and min_level_side >= 16):
+        raise MonitorError(
+            "multiscale: z, extent_frac, decay, halo, batch or nms_overlap out of range"
+        )
+    ux, uy, gain = in_plane_direction(light)
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    timings: list[StageTiming] = []
+
+    def mark(name: str, start: float) -> float:
+        now = time.perf_counter()
+        timings.append(StageTiming(name, now - start, peak_rss_mb()))
+        return now
+
+    h, w = valid.shape
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        background, median_lum = _coarse_background(
+            baseline, current, valid, coarse_side, background_frac, dev
+        )
+        slope, chroma, ok = _native_slope(
+            baseline, current, valid, gain, background, median_lum, tile, presmooth_px, dev
+        )
+        if not ok.any():
+            raise MonitorError("multiscale: no trusted pixels (all dark, clipped or outside)")
+        appearance = _appearance_and_fill(slope, chroma, ok, chroma_z, chroma_floor, dev)
+        del chroma
+        t0 = mark("ms_slope", t0)
+
+        nms_pitch = 4
+        nms_shape = (math.ceil(h / nms_pitch) + 1, math.ceil(w / nms_pitch) + 1)
+        candidates: list[_Candidate] = []
+        level_stats: list[tuple[int, int, tuple[int, int], float, int, float]] = []
+        level_slope = slope
+        level_ok = ok.astype(np.float32)
+        level_app = appearance.astype(np.float32)
+        preview, preview_scale = None, 1.0
+        level = 0
+        while True:
+            pitch = 2**level
+            lh, lw = level_slope.shape
+            height, linear = _integrate_level(
+                level_slope, (ux, uy), decay_level_px, 0.5, tile, halo_decays, batch, dev
+            )
+            # in level pixels -> baseline pixel pitch
+            height *= pitch
+            linear *= pitch
+            trusted = level_ok > 0.5
+            clean = level_app < 0.5
+            noise_map = local_noise(linear, trusted & clean)
+            zmap = np.where(trusted, height / np.maximum(noise_map, 1e-12), 0.0)
+            min_area = max(4, int(math.pi / 4 * min_diameter_level_px**2))
+            z_level = _tail_threshold(np.where(clean, zmap, 0.0), z, false_alarms, tail_fit)
+            found = _level_regions(
+                height, zmap, level_app >= 0.5, level=level, pitch=pitch, z=z_level,
+                extent_frac=extent_frac, min_area=min_area, px_per_mm=px_per_mm,
+                direction=(ux, uy), nms_pitch=nms_pitch, nms_shape=nms_shape,
+                min_height=min_height,
+            )
+            candidates.extend(found)
+            level_stats.append(
+                (level, pitch, (lh, lw), float(np.median(noise_map)), len(found), z_level)
+            )
+            if preview is None and max(lh, lw) <= 1600:
+                preview = np.where(trusted | (level_ok > 0), height, np.nan).astype(np.float32)
+                preview_scale = 1.0 / pitch
+            del height, linear, zmap, noise_map
+            t0 = mark(f"ms_level{level}", t0)
+            level += 1
+            nxt = (math.ceil(lh / 2), math.ceil(lw / 2))
+            if max(nxt) < min_level_side or (max_levels is not None and level >= max_levels):
+                break
+            pooled = F.avg_pool2d(
+                torch.from_numpy(np.stack([level_slope, level_ok, level_app]))[None], 2,
+                ceil_mode=True,
+            )[0].numpy()
+            level_slope, level_ok, level_app = (np.ascontiguousarray(p) for p in pooled)
+            if level == 1:
+                del slope
+        kept = _suppress(candidates, nms_overlap)
+        t0 = mark("ms_select", t0)
+
+    per_level = {lv: 0 for lv, *_ in level_stats}
+    for c in kept:
+        per_level[c.region.level] += 1
+    levels = tuple(
+        ScaleLevel(level=lv, pitch_px=float(p), shape=shp, noise_sigma=ns, n_candidates=nc,
+                   n_kept=per_level[lv], z_seed=zs)
+        for lv, p, shp, ns, nc, zs in level_stats
+    )
+    regions = tuple(
+        ScaledRegion(**{**c.region.__dict__, "id": i})
+        for i, c in enumerate(sorted(kept, key=lambda c: -c.region.significance), start=1)
+    )
+    if preview is None:  # pragma: no cover - min_level_side > 1600 only
+        preview, preview_scale = np.zeros((1, 1), np.float32), 1.0 / max(h, w)
+    return MultiScaleChange(
+        regions=regions,
+        levels=levels,
+        preview=preview,
+        preview_scale=preview_scale,
+        method="photometric-multiscale",
+        model_id=MODEL_ID,
+        device=str(dev),
+        tile=tile,
+        min_detectable_px=float(min_diameter_level_px),
+        min_detectable_mm=None if not px_per_mm else min_diameter_level_px / px_per_mm,
+        integration_direction=(ux, uy),
+        timings=tuple(timings),
+        min_height_px=min_height,
+    )
+

@@ -1,0 +1,87 @@
+"""`monitor compare --scale auto`: full resolution, every scale, finds what the grid misses."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from monitor.cli import app
+from monitor.synth import TRAIN_SEEDS, render_pair, small_damage_spec, write_pair
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def blister_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, float]:
+    """A 1600 x 1000 scan of a 16 cm canvas with three 1.6-2 mm deformations."""
+    cs = small_damage_spec(TRAIN_SEEDS[0] + 17, size=(1600, 1000), canvas_mm=160.0,
+                           discoloration=False)
+    spec = dataclasses.replace(cs.spec, kinds=("bulge", "recession", "bulge"),
+                               size_range=(0.005, 0.006), slope_range=(0.1, 0.14))
+    d = tmp_path_factory.mktemp("blisters")
+    write_pair(render_pair(spec), d)
+    return d, json.loads((d / "truth.json").read_text()), cs.px_per_mm
+
+
+def _compare(d: Path, truth: dict, px_per_mm: float, out: Path, scale: str) -> dict:
+    light = truth["light_baseline"]
+    result = runner.invoke(app, [
+        "compare", str(d / "baseline.png"), str(d / "current.png"), "--out", str(out),
+        "--scale", scale, "--px-per-mm", str(px_per_mm),
+        "--light-azimuth", str(light["azimuth_deg"]),
+        "--light-elevation", str(light["elevation_deg"]),
+    ])
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "regions.json").read_text())
+
+
+def _found(truth: dict, regions: list[dict]) -> list[dict | None]:
+    out: list[dict | None] = []
+    for t in truth["regions"]:
+        x0, y0, x1, y1 = t["bbox"]
+        g = max(3.0, 0.25 * (x1 - x0))
+        hits = [r for r in regions
+                if x0 - g <= r["centroid"][0] <= x1 + g and y0 - g <= r["centroid"][1] <= y1 + g]
+        out.append(hits[0] if hits else None)
+    return out
+
+
+def test_scale_auto_finds_the_blisters_the_grid_misses(blister_pair, tmp_path: Path) -> None:
+    d, truth, px_per_mm = blister_pair
+    grid = _compare(d, truth, px_per_mm, tmp_path / "grid", "grid")
+    auto = _compare(d, truth, px_per_mm, tmp_path / "auto", "auto")
+    assert sum(h is not None for h in _found(truth, grid["regions"])) <= 1
+    hits = _found(truth, auto["regions"])
+    assert all(h is not None for h in hits), hits
+    for t, h in zip(truth["regions"], hits, strict=True):
+        assert h is not None and h["polarity"] == t["polarity"]
+        assert h["scale_px"] >= 1 and h["level"] >= 0
+        assert h["scale_mm"] == pytest.approx(h["scale_px"] / px_per_mm, rel=1e-3)
+    assert auto["params"]["scale"] == "auto" and grid["params"]["scale"] == "grid"
+    # the smallest detectable size, in baseline px and mm; the grid's is larger
+    md, mg = auto["min_detectable"], grid["min_detectable"]
+    assert md["mm"] == pytest.approx(md["px"] / px_per_mm, rel=1e-3)
+    assert md["px"] < mg["px"]
+    assert (tmp_path / "auto" / "heatmap.png").is_file()
+
+
+def test_unknown_scale_is_one_line_error(blister_pair, tmp_path: Path) -> None:
+    d, _, _ = blister_pair
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["compare", str(d / "baseline.png"), str(d / "current.png"),
+                                 "--out", str(out), "--scale", "fine"])
+    assert result.exit_code != 0
+    assert "unknown scale" in result.stderr and "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_scale_auto_needs_the_photometric_method(blister_pair, tmp_path: Path) -> None:
+    d, _, _ = blister_pair
+    result = runner.invoke(app, ["compare", str(d / "baseline.png"), str(d / "current.png"),
+                                 "--out", str(tmp_path / "o"), "--scale", "auto",
+                                 "--method", "depth"])
+    assert result.exit_code != 0 and "photometric" in result.stderr
