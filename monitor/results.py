@@ -402,8 +402,11 @@ class ScaledRegion(Region):
     scale_mm: float | None = None
     level: int = 0
 
-    def to_dict(self) -> dict[str, object]:
-        out = super().to_dict()
+    def to_dict(
+        self, px_per_mm: float | None = None, *, height_in_px: bool = True
+    ) -> dict[str, object]:
+        """As :meth:`Region.to_dict`, with the region's scale."""
+        out = super().to_dict(px_per_mm, height_in_px=height_in_px)
         out["scale_px"] = float(self.scale_px)
         out["scale_mm"] = None if self.scale_mm is None else round(float(self.scale_mm), 4)
         out["level"] = int(self.level)

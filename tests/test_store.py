@@ -406,8 +406,9 @@ def test_multiscale_regions_keep_their_scale(
         Region(2, "recession", (44.0, 30.0), (40.0, 26.0, 48.0, 34.0), 60.0, -0.5, -0.2, 6.1),
     )
 
-    def run(base: Path, cur: Path, light: Light, px_per_mm: float | None) -> Comparison:
-        return make_comparison(regions, px_per_mm=px_per_mm, light=light)
+    def run(base: Path, cur: Path, light: Light | str, px_per_mm: float | None) -> Comparison:
+        lamp = light if isinstance(light, Light) else Light()  # "auto": any lamp will do here
+        return make_comparison(regions, px_per_mm=px_per_mm, light=lamp)
 
     stored = repository.compare_and_store(store, "night-watch", run, write_outputs)
     first, second = repository.comparison_detail(store, stored.id).regions
