@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 from test_cli_history import APP, invoke, ok_json
-from test_store import fake_write, make_comparison, write_image
+from test_store import make_comparison, write_image
 from typer.testing import CliRunner
 
 from monitor import cli
 from monitor.errors import MonitorError
+from monitor.pipeline import write_outputs
 from monitor.store import db, repository
 
 
@@ -29,7 +30,7 @@ def _home_with_comparison(tmp_path: Path) -> tuple[Path, int]:
                 "--captured-at", when, "--px-per-mm", "4")
     store = db.open_store(home)
     stored = repository.compare_and_store(store, "night-watch", lambda *a: make_comparison(),
-                                          fake_write, baseline="1", current="2")
+                                          write_outputs, baseline="1", current="2")
     store.engine.dispose()
     return home, stored.id
 
@@ -96,9 +97,9 @@ def test_a_reversed_pair_is_refused_unless_asked(tmp_path: Path) -> None:
     store = db.open_store(home)
     with pytest.raises(MonitorError, match="older than baseline"):
         repository.compare_and_store(store, "night-watch", lambda *a: make_comparison(),
-                                     fake_write, baseline="3", current="1")
+                                     write_outputs, baseline="3", current="1")
     stored = repository.compare_and_store(store, "night-watch", lambda *a: make_comparison(),
-                                          fake_write, baseline="3", current="1",
+                                          write_outputs, baseline="3", current="1",
                                           allow_reversed=True)
     hist = repository.history(store, "night-watch")
     entry = next(e for e in hist.entries if e.comparison_id == stored.id)
@@ -109,7 +110,7 @@ def test_history_reads_a_stable_rescan_as_stable(tmp_path: Path) -> None:
     home, _cid = _home_with_comparison(tmp_path)
     store = db.open_store(home)
     repository.compare_and_store(store, "night-watch", lambda *a: make_comparison(regions=()),
-                                 fake_write, baseline="2", current="3")
+                                 write_outputs, baseline="2", current="3")
     hist = ok_json(home, "history", "night-watch")
     words = [c["wording"] for c in hist["comparisons"]]
     assert words[0].startswith("changed since the first scan: 3 regions")
