@@ -252,3 +252,21 @@ def test_history_chart(tmp_path: Path) -> None:
     empty = repository.ArtworkHistory(hist.artwork, (), "insufficient data", "px")
     with pytest.raises(MonitorError, match="no comparison"):
         history_chart_png(empty, tmp_path / "e.png")
+
+
+def test_findings_never_turn_could_not_tell_into_no_change(tmp_path: Path) -> None:
+    store, cid = stored_comparison(tmp_path)
+    detail = repository.comparison_detail(store, cid)
+    blind = dataclasses.replace(
+        detail, regions=(), params={**detail.params, "status": "insufficient",
+                                    "usable_fraction": 0.12})
+    (sentence,) = render.findings_sentences(blind, [], "first comparison")
+    assert "could not tell" in sentence and "12%" in sentence
+    assert "No change" not in sentence
+    same = dataclasses.replace(detail, regions=(), params={**detail.params,
+                                                           "status": "identical"})
+    (sentence,) = render.findings_sentences(same, [], "first comparison")
+    assert "identical pixels" in sentence
+    ok = dataclasses.replace(detail, regions=())
+    assert render.findings_sentences(ok, [], "first comparison")[0].startswith("No change")
+    store.engine.dispose()

@@ -433,6 +433,16 @@ def findings_sentences(
     days = (detail.current.captured_at - detail.baseline.captured_at).days
     period = (f"between {detail.baseline.captured_at:%d %B %Y} and "
               f"{detail.current.captured_at:%d %B %Y} ({days} days)")
+    status = detail.params.get("status", "ok")
+    if status == "insufficient":  # "could not tell" is never "no change"
+        usable = float(detail.params.get("usable_fraction") or 0.0)
+        return [f"The comparison could not tell whether the surface changed {period}: only "
+                f"{usable:.0%} of the overlap could be read (clipped, masked or too dark). "
+                "No conclusion on relief or colour can be drawn from it; photograph the work "
+                "again."]
+    if status == "identical":
+        return [f"The two scans {period} are the same image (identical pixels): nothing "
+                "was measured, so this comparison says nothing about the surface."]
     out = []
     if detail.regions:
         parts = []
