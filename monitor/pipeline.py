@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from monitor import __version__
-from monitor.change.methods import METHODS, depth_change, photometric_change
+from monitor.change.methods import METHODS, depth_change, photometric_change, usable_fraction
 from monitor.config import Settings, settings_light
 from monitor.depth.base import get_estimator, select_device
 from monitor.errors import MonitorError
@@ -43,6 +43,7 @@ from monitor.light import (
     estimate_scan_light,
     resolve_light,
 )
+from monitor.photometry import trusted_pixels
 from monitor.regions import find_appearance_regions, find_outline, find_regions
 from monitor.registration import register, registration_to_dict, warp_to_baseline
 from monitor.report.figures import colour_limit, heatmap_png, normals_rgb, overlay_png
@@ -52,6 +53,7 @@ from monitor.results import (
     Comparison,
     ImageData,
     Light,
+    LightUsed,
     Outline,
     Region,
     Registration,
@@ -182,25 +184,38 @@ def compare(
         if settings.scale != "auto":
             del cur_img  # the multi-scale route works on the full-resolution scans
     with stages.stage("light"):
-        base_estimate = estimate_scan_light(base_lin)
-        # interpolation may overshoot [0, 1] a little: the estimator wants linear RGB;
-        # the current is estimated on the baseline's grid, so both are in one frame
-        cur_on_base = np.where(valid[..., None], np.clip(warped, 0.0, 1.0), 0.0)
-        cur_on_base = cur_on_base.astype(np.float32)
-        cur_estimate = estimate_scan_light(cur_on_base, valid)
-        pair_estimate = estimate_pair_light(base_lin, cur_on_base, valid)
-        el_default = settings.light_elevation == Settings().light_elevation
-        used = resolve_light(
-            None if light == "auto" else light,
-            "estimated" if light == "auto" else light_source,
-            pair_estimate,
-            elevation_deg=settings.light_elevation,
-            elevation_source="default" if el_default else "given",
-            baseline_estimate=base_estimate,
-            current_estimate=cur_estimate,
-            strict=strict,
-        )
-        light = used.light
+        readable = usable_fraction(trusted_pixels(valid, base_lin, warped), valid)
+        if readable < settings.min_usable_fraction:
+            # too little of the overlap can be read to estimate or check a lamp: the
+            # change stage says the comparison cannot tell (status "insufficient")
+            lamp = light if isinstance(light, Light) else Light(180.0, settings.light_elevation)
+            used = LightUsed(
+                light=lamp, source=light_source if isinstance(light, Light) else "default",
+                azimuth_uncertainty_deg=None, elevation_source="given",
+                warnings=(f"the lamp was not estimated or checked: only {readable:.0%} of the "
+                          "overlap can be read",),
+            )
+            light = lamp
+        else:
+            base_estimate = estimate_scan_light(base_lin)
+            # interpolation may overshoot [0, 1] a little: the estimator wants linear RGB;
+            # the current is estimated on the baseline's grid, so both are in one frame
+            cur_on_base = np.where(valid[..., None], np.clip(warped, 0.0, 1.0), 0.0)
+            cur_on_base = cur_on_base.astype(np.float32)
+            cur_estimate = estimate_scan_light(cur_on_base, valid)
+            pair_estimate = estimate_pair_light(base_lin, cur_on_base, valid)
+            el_default = settings.light_elevation == Settings().light_elevation
+            used = resolve_light(
+                None if light == "auto" else light,
+                "estimated" if light == "auto" else light_source,
+                pair_estimate,
+                elevation_deg=settings.light_elevation,
+                elevation_source="default" if el_default else "given",
+                baseline_estimate=base_estimate,
+                current_estimate=cur_estimate,
+                strict=strict,
+            )
+            light = used.light
     if settings.scale == "auto":  # the lamp is settled on the analysis grid, then every scale
         del base_lin, warped, valid
         result = _compare_multiscale(
