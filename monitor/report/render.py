@@ -639,9 +639,6 @@ def build_context(
             "examiner": noted("examiner"),
             "date": examined,
             "conditions": noted("conditions"),
-            "light": f"{_plural(2, 'photograph')} under raking light, baseline "
-            f"{scan_block(detail.baseline, '', '')['light']}, current "
-            f"{scan_block(detail.current, '', '')['light']}",
             "scale": scale_text,
             "condition": noted("condition"),
             "recommendations": noted("recommendations"),
