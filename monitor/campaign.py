@@ -37,7 +37,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,11 +45,9 @@ from typing import Any, Literal
 
 from monitor.config import Settings
 from monitor.errors import MonitorError
-from monitor.results import Comparison, Light
+from monitor.results import RunFn, WriteFn
 
 Status = Literal["done", "skipped", "failed"]
-RunFn = Callable[[Path, Path, Light, float | None], Comparison]
-WriteFn = Callable[[Comparison, Path], Mapping[str, Path]]
 ProgressFn = Callable[[int, int, "TaskOutcome"], None]
 
 #: Default number of times a task that raised is run again (worker loss is counted apart).

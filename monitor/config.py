@@ -109,13 +109,13 @@ below 90 degrees
         unknown = set(changes) - set(kinds)
         if unknown:
             raise MonitorError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        checked = {}
+        checked: dict[str, Any] = {}
         for name, value in changes.items():
             label = f"--{name.replace('_', '-')}" if source == "flag" else name
             checked[name] = check_setting(
                 name, _coerce(label, value, kinds[name], source), source, label=label
             )
-        return dataclasses.replace(self, **checked)  # type: ignore[arg-type]
+        return dataclasses.replace(self, **checked)
 
 
 def _kinds() -> dict[str, type]:

@@ -187,7 +187,11 @@ def write_mesh(mesh: trimesh.Trimesh, path: str | Path) -> Path:
     os.close(fd)
     try:
         data = out.export(file_type=kind)
-        Path(tmp).write_bytes(data if isinstance(data, bytes) else data.encode())
+        if isinstance(data, str):
+            data = data.encode()
+        if not isinstance(data, bytes):  # trimesh returns a dict only for file_type="dict"
+            raise MonitorError(f"trimesh did not export {kind} as bytes")
+        Path(tmp).write_bytes(data)
         os.replace(tmp, p)
     except Exception as exc:
         raise MonitorError(f"mesh: cannot write {p.name}: {exc}") from exc

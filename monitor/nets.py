@@ -136,11 +136,13 @@ class UNet(nn.Module):
         for m in self.modules():  # variance-preserving init: activations keep their size
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
         self.head = nn.Conv2d(w[0], spec.out_channels, 1)
         with torch.no_grad():  # start close to "no correction" (or 0), not exactly at it
             self.head.weight.mul_(0.1)
-            self.head.bias.zero_()
+            if self.head.bias is not None:
+                self.head.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.spec.multiple

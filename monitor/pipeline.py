@@ -542,7 +542,7 @@ def full_resolution_change(comparison: Comparison) -> np.ndarray:
     finite = np.isfinite(h)
     filled = np.where(finite, h, 0).astype(np.float32)
     if filled.shape == (rows, cols):
-        out = filled
+        out: np.ndarray = filled
     else:
         out = cv2.resize(filled, (cols, rows), interpolation=cv2.INTER_LINEAR)
         finite = cv2.resize(finite.astype(np.uint8), (cols, rows), interpolation=cv2.INTER_NEAREST)
@@ -769,7 +769,7 @@ def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path
         overlay_png(comparison.preview, comparison.regions, tmp / "overlay.png",
                     scale=change.scale, appearance=comparison.appearance_regions,
                     px_per_mm=comparison.px_per_mm, width_in=7.0)
-        names = OUTPUT_FILES
+        names: tuple[str, ...] = OUTPUT_FILES
         if comparison.normal_map is not None:  # multi-light: the baseline's normal map
             write_png(tmp / "normals.png", normals_rgb(comparison.normal_map.normals))
             names = (*OUTPUT_FILES, "normals.png")

@@ -14,8 +14,9 @@ estimates are in units of the baseline pixel pitch (multiply by
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -678,3 +679,11 @@ class Topography:
     n_vertices: int
     px_per_mm: float | None = None
     source: str = "multilight"
+
+
+#: ``run(baseline_file, current_file, light, px_per_mm) -> Comparison``: one
+#: comparison of two files; ``light`` is a :class:`Light` or ``"auto"`` (estimate it).
+RunFn = Callable[[Path, Path, Light | Literal["auto"], float | None], Comparison]
+
+#: ``write(comparison, out_dir) -> {name: path}``: a comparison's files written.
+WriteFn = Callable[[Comparison, Path], Mapping[str, Path]]

@@ -139,11 +139,11 @@ def normal_change(
             d = _blur(d * wc, presmooth_px) / _blur(wc[None], presmooth_px).clamp_min(1e-6)
         # pixels read by neither capture take the slope of their surroundings
         fill = smooth_background(d, w, 0.01 * long_side)
-        d = torch.where(w > 0, d, fill).cpu().numpy()
+        slopes = torch.where(w > 0, d, fill).cpu().numpy()
     if dp.size <= POISSON_MAX_PX:
-        height = poisson(d[0], d[1], weight)
+        height = poisson(slopes[0], slopes[1], weight)
     else:
-        height = frankot_chellappa(d[0], d[1], device=dev)
+        height = frankot_chellappa(slopes[0], slopes[1], device=dev)
     with torch.inference_mode():
         # integration drift and lamp drift are smooth: remove them, estimated
         # away from strong local change (else its blurred copy leaves a halo)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -108,7 +108,7 @@ def compare(
             light_azimuth, "--light-azimuth")
         if light_elevation is not None:
             check_elevation(light_elevation, "--light-elevation")
-        changes = {
+        changes: dict[str, object] = {
             k: v
             for k, v in {
                 "method": method, "depth": depth, "device": device, "scale": scale,
@@ -119,7 +119,7 @@ def compare(
         }
         if light_azimuth is not None:
             changes["light_azimuth"] = "auto" if given_az is None else f"{given_az:g}"
-        settings = settings.replace(**changes)
+        settings = settings.replace(source="flag", **changes)
         flag_light = (
             None if given_az is None else Light(given_az, float(settings.light_elevation))
         )
@@ -144,11 +144,11 @@ def compare(
             if not Path(path).exists():
                 raise MonitorError(f"no such file: {path}")
         bar, report = progress_printer()
-        light = settings_light(settings) or "auto"
+        light: Light | Literal["auto"] = settings_light(settings) or "auto"
         if bar is not None:
-            with bar:  # type: ignore[attr-defined]
+            with bar:
                 result = run_compare(scans[0], scans[1], settings, light=light,
-                                     px_per_mm=px_per_mm, progress=report)  # type: ignore[arg-type]
+                                     px_per_mm=px_per_mm, progress=report)
         else:
             result = run_compare(scans[0], scans[1], settings, light=light, px_per_mm=px_per_mm)
         paths = write_outputs(result, out)

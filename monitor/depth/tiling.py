@@ -28,9 +28,9 @@ from __future__ import annotations
 import math
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -132,11 +132,12 @@ def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Modu
     """Move a model to ``device`` in eval mode; channels-last memory format on CUDA."""
     model = model.to(device).eval()
     if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+        # torch's stubs omit Module.to(memory_format=...), which torch has had since 1.5
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return model
 
 
-def autocast_context(device: torch.device, enabled: bool = True) -> object:
+def autocast_context(device: torch.device, enabled: bool = True) -> AbstractContextManager[Any]:
     """``torch.autocast`` (bfloat16 if supported, else float16) on CUDA; nothing elsewhere."""
     if not enabled or device.type != "cuda":
         return nullcontext()
@@ -144,7 +145,7 @@ def autocast_context(device: torch.device, enabled: bool = True) -> object:
     return torch.autocast("cuda", dtype=dtype)
 
 
-def full_precision(device: torch.device | str) -> object:
+def full_precision(device: torch.device | str) -> AbstractContextManager[Any]:
     """Leave any enclosing ``torch.autocast`` for float32 feature computations.
 
     :func:`tiled_predict` runs ``predict`` under :func:`autocast_context`, so

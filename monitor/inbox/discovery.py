@@ -122,8 +122,8 @@ def discover(
             if not settled(entry):
                 waiting.append(rel(entry))
                 continue
-            problem = "file is not in an artwork folder; put it in INBOX/<artwork-slug>/"
-            files.append(InboxFile(entry, rel(entry), None, None, problem))
+            loose = "file is not in an artwork folder; put it in INBOX/<artwork-slug>/"
+            files.append(InboxFile(entry, rel(entry), None, None, loose))
             continue
         if not entry.is_dir():
             continue
@@ -142,7 +142,7 @@ def discover(
             stems[image.stem] = stems.get(image.stem, 0) + 1
         for image in images:
             found = sidecars.get(image.stem, [])
-            problem = None
+            problem: str | None = None
             if len(found) > 1:
                 problem = f"two sidecars for {image.name}: {', '.join(p.name for p in found)}"
             elif found and stems[image.stem] > 1:

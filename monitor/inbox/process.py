@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from monitor.config import Settings
 from monitor.errors import MonitorError
@@ -207,7 +207,8 @@ class _Pass:
         known["baseline_scan_id"] = previous.id
         ran: list[bool] = []
 
-        def run(base: Path, cur: Path, light: Light | str, px_per_mm: float | None) -> Comparison:
+        def run(base: Path, cur: Path, light: Light | Literal["auto"],
+                px_per_mm: float | None) -> Comparison:
             result = self.run(base, cur, light, px_per_mm)
             ran.append(True)  # what fails after this is not the scan's fault
             return result

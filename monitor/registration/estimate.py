@@ -97,7 +97,7 @@ def register(
     # 1-2. features at working resolution
     gb, sbx, sby = _work_grey(baseline, int(max_px))
     gc, scx, scy = _work_grey(current, int(max_px))
-    sift = cv2.SIFT_create(nfeatures=_SIFT_MAX_FEATURES)
+    sift = cv2.SIFT.create(nfeatures=_SIFT_MAX_FEATURES)
     kb, db = sift.detectAndCompute(gb, None)
     kc, dc = sift.detectAndCompute(gc, None)
     for name, kps in (("baseline", kb), ("current", kc)):
@@ -173,12 +173,12 @@ def register(
         if len(rb) < max(min_inliers, 12):
             break  # keep the working-resolution matches
         fb, fc = rb, rc
-        fitted = fitter.robust_fit(
+        refit = fitter.robust_fit(
             fb, fc, _LAMBDA_PROVISIONAL if residual_grid else None, _TRIM_FLOOR_PX
         )
-        if fitted is None:
+        if refit is None:
             break
-        model = fitted[0]
+        model = refit[0]
 
     # 5. final fit: cross-validated smoothness, residual only when it helps
     # (chosen on the matches a provisional robust fit keeps, so that outliers do not
@@ -201,10 +201,10 @@ def register(
     lam, _cv = fitter.choose_lambda(fb[prelim[1]], fc[prelim[1]])
     if requested and fitter.note:
         notes.append(fitter.note)
-    fitted = fitter.robust_fit(fb, fc, lam, _TRIM_FLOOR_PX)
-    if fitted is None:
+    final = fitter.robust_fit(fb, fc, lam, _TRIM_FLOOR_PX)
+    if final is None:
         raise MonitorError(f"{refuse}: the refined matches do not fit a homography")
-    model, keep = fitted
+    model, keep = final
     h, grid = model
     _check_plausible(h, c_shape)
     kb_, kc_ = fb[keep], fc[keep]

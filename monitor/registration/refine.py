@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import cv2
 import numpy as np
@@ -34,6 +35,11 @@ _MIN_GRAD_ENERGY = 0.5  # smallest structure-tensor eigenvalue per pixel ((grey/
 
 
 _MIN_NCC = 0.6
+
+
+def _smooth(image: np.ndarray) -> np.ndarray:
+    """The Lucas-Kanade pre-smoothing (Gaussian, ``_LK_SIGMA``, reflected border)."""
+    return np.asarray(cv2.GaussianBlur(image, (0, 0), _LK_SIGMA, borderType=cv2.BORDER_REFLECT))
 
 
 def _grey_crop(image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
@@ -109,7 +115,6 @@ def _refine(
     out_b: list[np.ndarray] = []
     out_c: list[np.ndarray] = []
     windows: dict[int, np.ndarray] = {}
-    smooth_kw = {"ksize": (0, 0), "sigmaX": _LK_SIGMA, "borderType": cv2.BORDER_REFLECT}
 
     for k in range(len(centres)):
         if not np.all(np.isfinite(jac[k])) or not np.all(np.isfinite(q0[k])):
@@ -125,10 +130,9 @@ def _refine(
         win = windows[p]
         wsum = float(win.sum())
         inner = (slice(m, m + p), slice(m, m + p))
-        a_full = cv2.GaussianBlur(
-            _grey_crop(baseline, x0 - m, y0 - m, x0 + p + m, y0 + p + m), **smooth_kw
-        )
-        gy_a, gx_a = np.gradient(a_full.astype(np.float64))
+        a_full = _smooth(_grey_crop(baseline, x0 - m, y0 - m, x0 + p + m, y0 + p + m))
+        # numpy's stubs type the gradient of a 2-D array as a scalar or Any: it is two arrays
+        gy_a, gx_a = cast("tuple[np.ndarray, np.ndarray]", np.gradient(a_full.astype(np.float64)))
         a = a_full[inner].astype(np.float64)
         if float(a.std()) < _MIN_PATCH_STD:
             continue
@@ -164,7 +168,7 @@ def _refine(
                 flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
                 borderMode=cv2.BORDER_REPLICATE,
             )
-            b = cv2.GaussianBlur(b_full, **smooth_kw)[inner].astype(np.float64)
+            b = _smooth(np.asarray(b_full))[inner].astype(np.float64)
             if it == 0:
                 # coarse: b(u) = a(u - s), i.e. the model error is e = -s
                 (sx, sy), _resp = cv2.phaseCorrelate(

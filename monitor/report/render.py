@@ -91,7 +91,7 @@ def templates_dir() -> Path:
     )
 
 
-class StoreURLFetcher(URLFetcher):  # type: ignore[misc]
+class StoreURLFetcher(URLFetcher):
     """WeasyPrint URL fetcher that serves only ``file:`` URLs of files under ``roots``.
 
     Every URL asked for is recorded in ``requested``; refused ones in

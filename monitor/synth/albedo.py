@@ -56,7 +56,7 @@ def _brushwork(
     """
     long_side = max(w, h)
     albedo = None if colour_field is None else colour_field.copy()
-    height = np.zeros((h, w), np.float32)
+    height: np.ndarray = np.zeros((h, w), np.float32)
     # (length range as a fraction of the long side, shortest length in px, width/length,
     #  coverage, p(impasto)); the px floor keeps small canvases fast and strokes visible
     layers = (

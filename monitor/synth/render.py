@@ -181,7 +181,7 @@ def _finish(
     enc = linear_to_srgb(linear)
     maxval = 255 if spec.bit_depth == 8 else 65535
     dtype = np.uint8 if spec.bit_depth == 8 else np.uint16
-    q = np.round(enc * maxval).astype(dtype)
+    q: np.ndarray = np.round(enc * maxval).astype(dtype)
     if spec.jpeg_quality is None:
         return q, None
     ok, buf = cv2.imencode(
@@ -190,10 +190,10 @@ def _finish(
     if not ok:
         raise MonitorError("JPEG encoding failed")
     data = buf.tobytes()
-    dec = cv2.cvtColor(
-        cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB
-    )
-    return dec, data
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise MonitorError("JPEG decoding failed")
+    return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), data
 
 
 def _mask_truth(
@@ -201,7 +201,7 @@ def _mask_truth(
 ) -> tuple[tuple[float, float], tuple[float, float, float, float], int]:
     rows, cols = np.nonzero(mask)
     if rows.size == 0:
-        return (math.nan, math.nan), (math.nan,) * 4, 0  # type: ignore[return-value]
+        return (math.nan, math.nan), (math.nan, math.nan, math.nan, math.nan), 0
     centroid = (float(cols.mean() + 0.5), float(rows.mean() + 0.5))
     bbox = (float(cols.min()), float(rows.min()), float(cols.max() + 1), float(rows.max() + 1))
     return centroid, bbox, int(rows.size)

@@ -390,7 +390,8 @@ def sample_spec(
     shift = rng.uniform(-0.03, 0.03, 2) * max(w, h)
     persp = rng.uniform(-0.01, 0.01, 2)
     exposure = float(rng.uniform(0.8, 1.25))
-    wb = tuple(float(g) for g in rng.uniform(0.9, 1.1, 3))
+    g_r, g_g, g_b = (float(g) for g in rng.uniform(0.9, 1.1, 3))
+    wb = (g_r, g_g, g_b)
     discoloration = bool(rng.random() < 0.7)
     knobs: dict[str, object] = {}
     if realism:

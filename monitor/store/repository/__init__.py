@@ -19,6 +19,7 @@ function (:func:`monitor.pipeline.write_outputs`).
 
 from __future__ import annotations
 
+from monitor.results import RunFn, WriteFn  # noqa: F401  (named here by the store's callers)
 from monitor.store.repository.artworks import (  # noqa: F401
     add_artwork,
     get_artwork,
@@ -55,12 +56,10 @@ from monitor.store.repository.records import (  # noqa: F401
     IngestResult,
     ReaderFn,
     RegionSummary,
-    RunFn,
     ScanInfo,
     ScanMeta,
     StoredComparison,
     TrackPoint,
-    WriteFn,
     _exif_time,
     check_text,
     no_artwork_message,

@@ -128,8 +128,8 @@ def update_artwork(store: Store, slug: str, **changes: str | float | None) -> Ar
     try:
         with Session(store.engine) as session, session.begin():
             art = _get_artwork(session, slug)
-            for name, value in clean.items():
-                setattr(art, name, value)
+            for name, new in clean.items():
+                setattr(art, name, new)
             session.flush()
             return _artwork_info(art)
     except SQLAlchemyError as exc:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from monitor import __version__
 from monitor.config import Settings, validate_light
 from monitor.errors import MonitorError
-from monitor.results import Comparison, Light, Region
+from monitor.results import Comparison, Light, Region, RunFn, WriteFn
 from monitor.store.db import Store
 from monitor.store.models import AppearanceRecord, ComparisonRecord, RegionRecord
 from monitor.store.repository.blobs import (
@@ -37,10 +37,8 @@ from monitor.store.repository.records import (
     ANNOTATION_FIELDS,
     Annotation,
     ComparisonDetail,
-    RunFn,
     ScanInfo,
     StoredComparison,
-    WriteFn,
     _annotation_of,
     _appearance_of,
     _artwork_info,

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from monitor.errors import MonitorError
 from monitor.results import (
     AppearanceRegion,
-    Comparison,
     ImageData,
     Light,
     Outline,
@@ -28,12 +27,6 @@ from monitor.results import (
 from monitor.store.models import Artwork, ComparisonRecord, Scan
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-
-
-RunFn = Callable[[Path, Path, Light, float | None], Comparison]
-
-
-WriteFn = Callable[[Comparison, Path], Mapping[str, Path]]
 
 
 ReaderFn = Callable[[Path], ImageData]

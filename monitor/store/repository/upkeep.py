@@ -126,9 +126,11 @@ def verify_store(store: Store) -> VerifyReport:
     for scan_id, position, rel, sha in images:
         if (problem := _check_object(store, rel, sha)) is not None:
             problems.append(StoreProblem("scan", scan_id, f"image {position}", rel, problem))
-    for scan_id, rel in light_files:
-        if (problem := _check_object(store, rel, None)) is not None:
-            problems.append(StoreProblem("scan", scan_id, "light file", rel, problem))
+    for scan_id, light_rel in light_files:
+        if light_rel is None:  # selected only where set; the row type does not know it
+            continue
+        if (problem := _check_object(store, light_rel, None)) is not None:
+            problems.append(StoreProblem("scan", scan_id, "light file", light_rel, problem))
     n_artifacts = 0
     for comparison_id, artifacts in comparisons:
         for name, rel in sorted((artifacts or {}).items()):
