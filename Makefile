@@ -104,7 +104,7 @@ test: $(STAMP) web-assets pg-deps
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy  # the files listed under [tool.mypy] in pyproject.toml
+	$(VENV)/bin/mypy monitor
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) bench/benchmark.py --docs docs
