@@ -115,6 +115,16 @@ def smooth_background(x: torch.Tensor, weight: torch.Tensor, sigma: float) -> to
     -------
     torch.Tensor
         Same shape as ``x``: the local weighted mean.
+
+    Examples
+    --------
+    A constant stays constant; a pixel of weight 0 does not pull the mean, and the
+    scale may be wider than the image:
+
+    >>> x = torch.ones(16, 16); x[4, 4] = 100.0
+    >>> w = torch.ones(16, 16); w[4, 4] = 0.0
+    >>> round(float(smooth_background(x, w, 32.0).max()), 4)
+    1.0
     """
     squeeze = x.dim() == 2
     xc = x[None] if squeeze else x
@@ -135,22 +145,23 @@ def smooth_background(x: torch.Tensor, weight: torch.Tensor, sigma: float) -> to
 
     def blur(v: torch.Tensor) -> torch.Tensor:
         ch = v.shape[1]
-        ph = min(radius, v.shape[-2] - 1)
-        pw = min(radius, v.shape[-1] - 1)
-        v = F.pad(v, (pw, pw, ph, ph), mode="reflect") if ph > 0 and pw > 0 else v
+        # mirrored borders where the level is wider than the kernel's radius; along
+        # a side that is not (a small image, a wide sigma) a mirror would count the
+        # far pixels several times, so the border is zeros in both the weighted
+        # values and the weights -- pixels that carry no weight: the mean is then
+        # over the image itself
+        ph = radius if v.shape[-2] > radius else 0
+        pw = radius if v.shape[-1] > radius else 0
+        if ph or pw:
+            v = F.pad(v, (pw, pw, ph, ph), mode="reflect")
+        if ph < radius or pw < radius:
+            v = F.pad(v, (radius - pw, radius - pw, radius - ph, radius - ph))
         kx = kernel.view(1, 1, 1, -1).expand(ch, 1, 1, -1)
         ky = kernel.view(1, 1, -1, 1).expand(ch, 1, -1, 1)
         v = F.conv2d(v, kx, groups=ch)
         return F.conv2d(v, ky, groups=ch)
 
-    num_b = blur(num)
-    den_b = blur(den)
-    # a reflect pad smaller than the radius (tiny pyramid levels) shrinks the output
-    target = num.shape[-2:]
-    if num_b.shape[-2:] != target:
-        num_b = F.interpolate(num_b, size=target, mode="bilinear", align_corners=False)
-        den_b = F.interpolate(den_b, size=target, mode="bilinear", align_corners=False)
-    mean = num_b / den_b.clamp_min(1e-6)
+    mean = blur(num) / blur(den).clamp_min(1e-6)
     if factor > 1:
         mean = F.interpolate(mean, size=(h, w), mode="bilinear", align_corners=False)
     out = mean[0]
@@ -160,10 +171,28 @@ def smooth_background(x: torch.Tensor, weight: torch.Tensor, sigma: float) -> to
 def in_plane_direction(light: Light) -> tuple[float, float, float]:
     """Unit in-plane direction towards the lamp (ux, uy) and the gain ``l_z / |l_xy|``.
 
+    Parameters
+    ----------
+    light
+        The lamp (azimuth, elevation).
+
+    Returns
+    -------
+    ux, uy : float
+        Unit direction towards the lamp in image axes (x right, y down).
+    gain : float
+        ``l_z / |l_xy|``: how much brighter a slope towards the lamp reads.
+
     Raises
     ------
     MonitorError
         When the light is (nearly) frontal: no shading cue to integrate.
+
+    Examples
+    --------
+    >>> ux, uy, gain = in_plane_direction(Light(180, 45))
+    >>> round(ux, 6), round(abs(uy), 6), round(gain, 6)
+    (-1.0, 0.0, 1.0)
     """
     v = light.vector()
     norm = float(math.hypot(v[0], v[1]))
@@ -223,6 +252,17 @@ def integrate_two_sided(
         (H, W) mean of the two integrators: linear in the slope, tails kept.
         Its robust spread over the canvas is an honest level of detection
         (noise and clutter, integrated the same way as the signal).
+
+    Examples
+    --------
+    A bump's slope along x integrates back to a bump centred where it was:
+
+    >>> yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    >>> bump = torch.exp(-((xx - 32) ** 2 + (yy - 32) ** 2) / 50)
+    >>> slope = torch.gradient(bump, dim=1)[0]
+    >>> height, linear = integrate_two_sided(slope, (1.0, 0.0))
+    >>> divmod(int(height.argmax()), 64)
+    (32, 32)
     """
     if slope.dim() != 2:
         raise MonitorError(f"integrate_two_sided: expected (H, W), got {tuple(slope.shape)}")
@@ -362,6 +402,18 @@ def luminance(rgb_linear: torch.Tensor) -> torch.Tensor:
 def log_luminance(rgb_linear: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     """Log of Rec. 709 luminance of a (3, H, W) linear tensor, ``log(Y + eps)``.
 
+    Parameters
+    ----------
+    rgb_linear
+        (3, H, W) linear RGB.
+    eps
+        Added before the log, so that black stays finite.
+
+    Returns
+    -------
+    torch.Tensor
+        (H, W) ``log(Y + eps)``.
+
     Examples
     --------
     >>> round(float(log_luminance(torch.ones(3, 1, 1), eps=0.0)[0, 0]), 6)
@@ -372,6 +424,18 @@ def log_luminance(rgb_linear: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
 
 def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Gaussian blur of a (C, H, W) tensor, reflecting borders, kernel ``2 ceil(3 sigma) + 1``.
+
+    Parameters
+    ----------
+    x
+        (C, H, W) tensor.
+    sigma
+        Standard deviation in pixels.
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape as ``x``.
 
     Examples
     --------
@@ -384,6 +448,16 @@ def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def light_xy(light: Light) -> tuple[float, float]:
     """Unit in-plane direction towards the lamp, ``(ux, uy)`` in image axes.
+
+    Parameters
+    ----------
+    light
+        The lamp; it must not be (nearly) frontal.
+
+    Returns
+    -------
+    tuple of float
+        ``(ux, uy)``, x right and y down.
 
     Examples
     --------
@@ -401,6 +475,16 @@ def canonical_turns(light: Light) -> int:
     Turning an image counter-clockwise by ``k`` quarter turns (``numpy.rot90``
     with ``k``) adds ``90 k`` degrees to the light azimuth.
 
+    Parameters
+    ----------
+    light
+        The lamp as seen in the image.
+
+    Returns
+    -------
+    int
+        ``k`` in 0..3 for ``numpy.rot90`` / ``torch.rot90``.
+
     Examples
     --------
     >>> canonical_turns(Light(180, 30)), canonical_turns(Light(90, 30))
@@ -411,6 +495,18 @@ def canonical_turns(light: Light) -> int:
 
 def turn_light(light: Light, k: int) -> Light:
     """The light as seen in the image turned by ``k`` counter-clockwise quarter turns.
+
+    Parameters
+    ----------
+    light
+        The lamp as seen in the image.
+    k
+        Counter-clockwise quarter turns of the image.
+
+    Returns
+    -------
+    Light
+        The same elevation, azimuth ``+ 90 k`` degrees (mod 360).
 
     Examples
     --------
@@ -520,6 +616,17 @@ def trusted_pixels(valid: np.ndarray, *images: np.ndarray, erode: int = 3) -> np
 def robust_sigma(values: np.ndarray) -> float:
     """Normal-consistent MAD of the finite values (0 when there are none).
 
+    Parameters
+    ----------
+    values
+        Any array; NaN and infinite values are left out.
+
+    Returns
+    -------
+    float
+        ``1.4826 * median(|v - median(v)|)``: the standard deviation for
+        Gaussian values, unmoved by a minority of outliers.
+
     Examples
     --------
     >>> robust_sigma(np.array([np.nan]))
@@ -553,6 +660,13 @@ def local_noise(values: np.ndarray, mask: np.ndarray, *, blocks: int = 8) -> np.
     -------
     np.ndarray
         H x W float32, positive.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> noise = local_noise(rng.normal(0, 2.0, (64, 64)), np.ones((64, 64), bool))
+    >>> noise.shape, bool(1.5 < float(np.median(noise)) < 2.5)
+    ((64, 64), True)
     """
     h, w = values.shape
     size = max(8, int(math.ceil(max(h, w) / blocks)))

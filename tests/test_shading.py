@@ -60,6 +60,26 @@ def test_smooth_background_ignores_zero_weight_pixels():
     assert torch.allclose(bg, torch.ones_like(bg), atol=1e-3)
 
 
+@pytest.mark.parametrize("size", [1, 3, 24, 64, 96])
+def test_smooth_background_works_on_images_smaller_than_its_scale(size):
+    # a background scale wider than the image (the pair model's 32 px on a small
+    # crop): the mean is over the image itself, still ignoring zero weights, and
+    # aligned (a ramp's background stays a centred, symmetric, in-range ramp)
+    x = torch.full((2, size, size + 2), 5.0)
+    w = torch.ones(size, size + 2)
+    if size > 2:
+        x[:, : size // 2] = 999.0
+        w[: size // 2] = 0
+    bg = smooth_background(x, w, 32.0)
+    assert bg.shape == x.shape
+    assert torch.allclose(bg, torch.full_like(bg, 5.0), atol=1e-3)
+    ramp = torch.linspace(-1.0, 1.0, size).repeat(size, 1) if size > 1 else torch.zeros(1, 1)
+    bg = smooth_background(ramp, torch.ones_like(ramp), 32.0)
+    assert bg.shape == ramp.shape
+    assert float(bg.min()) >= -1 - 1e-6 and float(bg.max()) <= 1 + 1e-6
+    assert torch.allclose(bg, -bg.flip(-1), atol=1e-4)  # no shift left or right
+
+
 def _render(height, albedo, light):
     gy, gx = np.gradient(height)
     n = np.stack([-gx, -gy, np.ones_like(gx)], axis=-1)
