@@ -28,6 +28,16 @@ __all__ = ["check_image", "check_mask", "check_pair", "check_same_shape", "parse
 def parse_layout(layout: str) -> list[list[str]]:
     """The alternatives of a layout string, each a list of dimension tokens.
 
+    Parameters
+    ----------
+    layout
+        Dimension tokens separated by spaces (``"H W 3"``); alternatives by ``|``.
+
+    Returns
+    -------
+    list of list of str
+        One token list per alternative.
+
     Examples
     --------
     >>> parse_layout("H W | H W 3")
@@ -215,6 +225,13 @@ def check_mask(
 
 def check_same_shape(stage: str, **arrays: Any) -> None:
     """Check that named arrays share one shape.
+
+    Parameters
+    ----------
+    stage
+        The stage named in the message.
+    **arrays
+        Name -> numpy array or torch tensor.
 
     Examples
     --------

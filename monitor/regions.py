@@ -107,6 +107,16 @@ def find_regions(
     tuple of Region
         In baseline full-resolution pixel coordinates, most significant first,
         numbered from 1.
+
+    Examples
+    --------
+    One bump of 1.0 on a quiet map of noise 0.05 is one bulge:
+
+    >>> yy, xx = np.mgrid[0:64, 0:64]
+    >>> bump = np.exp(-((xx - 40) ** 2 + (yy - 20) ** 2) / 30.0).astype(np.float32)
+    >>> regions = find_regions(ChangeMap(bump, 1.0, "photometric", 0.05))
+    >>> [(r.id, r.polarity, round(r.centroid[0]), round(r.centroid[1])) for r in regions]
+    [(1, 'bulge', 40, 20)]
     """
     h = change.height
     dims = check_image(h, "H W", name="regions: change map")
@@ -172,6 +182,18 @@ def appearance_class(delta_l: float, delta_c: float) -> AppearanceClass:
     canvas (``possible loss``); anything else -- darker, yellower, a stain, a
     hue shift -- is ``discoloration``. Both call for examination; neither is
     relief.
+
+    Parameters
+    ----------
+    delta_l
+        Lightness change ``L*(current) - L*(baseline)``.
+    delta_c
+        Chroma change ``C*ab(current) - C*ab(baseline)``.
+
+    Returns
+    -------
+    str
+        ``"possible loss"`` or ``"discoloration"``.
 
     Examples
     --------
@@ -264,7 +286,24 @@ def find_appearance_regions(
 
 
 def significance_map(change: ChangeMap) -> np.ndarray:
-    """Change over noise (z-score), NaN outside the overlap."""
+    """Change over noise (z-score), NaN outside the overlap.
+
+    Parameters
+    ----------
+    change
+        A change map and its level of detection ``noise_sigma``.
+
+    Returns
+    -------
+    np.ndarray
+        ``height / noise_sigma`` (float32); all NaN when the noise is unknown (<= 0).
+
+    Examples
+    --------
+    >>> significance_map(ChangeMap(np.full((2, 2), 0.3, np.float32), 1.0, "photometric", 0.1))
+    array([[3., 3.],
+           [3., 3.]], dtype=float32)
+    """
     if change.noise_sigma <= 0:
         return np.full_like(change.height, np.nan)
     return (change.height / change.noise_sigma).astype(np.float32)
@@ -283,6 +322,29 @@ def drop_tails(
     percent of its peak. A region that is ``ratio`` times weaker and lies
     within four sizes along, and one size across, that direction from a
     stronger region is such a streak.
+
+    Parameters
+    ----------
+    regions
+        Candidate regions (any order).
+    direction
+        Unit in-plane light direction ``(ux, uy)`` the map was integrated along.
+    ratio
+        How many times stronger a region must be to own a tail.
+
+    Returns
+    -------
+    list of Region
+        The regions kept, strongest first.
+
+    Examples
+    --------
+    >>> strong = Region(1, "bulge", (50.0, 50.0), (45.0, 45.0, 55.0, 55.0), 100.0, 10.0, 5.0, 50.0)
+    >>> streak = Region(2, "bulge", (80.0, 50.0), (75.0, 45.0, 85.0, 55.0), 100.0, 1.0, 0.5, 5.0)
+    >>> [r.id for r in drop_tails([streak, strong], (1.0, 0.0), 5.0)]
+    [1]
+    >>> [r.id for r in drop_tails([streak, strong], (0.0, 1.0), 5.0)]  # not along the light
+    [1, 2]
     """
     ux, uy = direction
     kept: list[Region] = []

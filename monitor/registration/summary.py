@@ -33,6 +33,12 @@ def corner_error(h_est: np.ndarray, h_true: np.ndarray, shape: tuple[int, int]) 
     -------
     float
         Max distance in CURRENT pixels between ``h_est^-1(corner)`` and ``h_true^-1(corner)``.
+
+    Examples
+    --------
+    >>> shift = np.array([[1.0, 0.0, 3.0], [0.0, 1.0, 4.0], [0.0, 0.0, 1.0]])
+    >>> corner_error(shift, np.eye(3), (100, 200))
+    5.0
     """
     a = np.asarray(h_est, dtype=np.float64)
     b = np.asarray(h_true, dtype=np.float64)
@@ -61,6 +67,14 @@ def registration_to_dict(reg: Registration) -> dict[str, object]:
     dict
         homography (nested list), shapes, match counts, RMSE figures, residual grid
         (nested list or None), working scale and a ``convention`` string.
+
+    Examples
+    --------
+    >>> from monitor.results import Registration
+    >>> reg = Registration(np.eye(3), (100, 200), (100, 200), 80, 70, 0.4, 0.3)
+    >>> d = registration_to_dict(reg)
+    >>> d["homography"][0], d["n_inliers"], d["residual_grid"]
+    ([1.0, 0.0, 0.0], 70, None)
     """
     reg = _check_registration(reg)
     grid = reg.residual_grid

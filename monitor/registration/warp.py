@@ -28,6 +28,16 @@ def baseline_to_current(points_xy: np.ndarray, reg: Registration) -> np.ndarray:
     -------
     numpy.ndarray
         N x 2 float64 CURRENT coordinates (NaN where the point maps beyond the horizon).
+
+    Examples
+    --------
+    CURRENT shifted 7 px right of BASELINE (``H`` maps CURRENT onto BASELINE):
+
+    >>> from monitor.results import Registration
+    >>> h = np.array([[1.0, 0.0, -7.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    >>> reg = Registration(h, (100, 200), (100, 200), 80, 70, 0.4, 0.3)
+    >>> baseline_to_current(np.array([[10.0, 20.0]]), reg)
+    array([[17., 20.]])
     """
     reg = _check_registration(reg)
     pts = np.asarray(points_xy, dtype=np.float64)
