@@ -486,6 +486,15 @@ def test_float_tiff_round_trip(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h.tif", "t.tif"]  # no temp files
 
 
+@pytest.mark.parametrize("shape", [(1, 5), (5, 1), (1, 1)])
+def test_float_tiff_round_trip_of_a_thin_map(tmp_path: Path, shape: tuple[int, int]) -> None:
+    # a one-row, one-column or one-pixel map comes back with its shape (it was
+    # squeezed to 1-D, or 0-D, and refused)
+    h = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    mio.write_float_tiff(tmp_path / "h.tif", h)
+    np.testing.assert_array_equal(mio.read_float_tiff(tmp_path / "h.tif"), h)
+
+
 def test_float_tiff_errors(tmp_path: Path) -> None:
     with pytest.raises(MonitorError, match="does not exist"):
         mio.write_float_tiff(tmp_path / "no" / "h.tif", np.zeros((4, 4), np.float32))

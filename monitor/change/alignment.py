@@ -50,6 +50,16 @@ def fit_scale_shift(
     ------
     MonitorError
         If shapes differ or fewer than 16 usable pixels remain.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> moving = rng.normal(size=(32, 32))
+    >>> reference = 2.0 * moving + 0.5
+    >>> reference[0, :4] = 100.0  # outliers get no weight
+    >>> a = fit_scale_shift(reference, moving)
+    >>> round(a.scale, 3), round(a.shift, 3)
+    (2.0, 0.5)
     """
     if reference.shape != moving.shape:
         raise MonitorError(f"alignment: shapes differ {reference.shape} vs {moving.shape}")
@@ -91,5 +101,24 @@ def fit_scale_shift(
 
 
 def apply_alignment(moving: np.ndarray, alignment: Alignment) -> np.ndarray:
-    """Return ``alignment.scale * moving + alignment.shift`` as float32."""
+    """Return ``alignment.scale * moving + alignment.shift`` as float32.
+
+    Parameters
+    ----------
+    moving
+        Map to bring onto the reference's scale.
+    alignment
+        From :func:`fit_scale_shift`.
+
+    Returns
+    -------
+    np.ndarray
+        float32, same shape as ``moving``.
+
+    Examples
+    --------
+    >>> from monitor.results import Alignment
+    >>> apply_alignment(np.array([0.0, 1.0]), Alignment(2.0, 0.5, 2, 1.0))
+    array([0.5, 2.5], dtype=float32)
+    """
     return (alignment.scale * moving + alignment.shift).astype(np.float32)

@@ -55,10 +55,24 @@ class DepthEstimator(Protocol):
 def select_device(name: str = "auto") -> torch.device:
     """Pick a torch device: ``auto`` (CUDA, then MPS, then CPU), ``cuda``, ``mps`` or ``cpu``.
 
+    Parameters
+    ----------
+    name
+        ``auto``, ``cpu``, ``cuda`` (or ``cuda:N``) or ``mps``; case and spaces ignored.
+
+    Returns
+    -------
+    torch.device
+
     Raises
     ------
     MonitorError
         If the named device is not available on this machine.
+
+    Examples
+    --------
+    >>> select_device("CPU")
+    device(type='cpu')
     """
     name = name.lower().strip()
     if name == "auto":
@@ -101,17 +115,44 @@ HF_PREFIX = "hf:"
 
 
 def known_estimators() -> list[str]:
-    """Names accepted by :func:`get_estimator` (``hf:<id-or-path>`` stands for a family)."""
+    """Names accepted by :func:`get_estimator` (``hf:<id-or-path>`` stands for a family).
+
+    Returns
+    -------
+    list of str
+        Registered names, sorted, then ``hf:<id-or-path>``.
+
+    Examples
+    --------
+    >>> "shading" in known_estimators(), known_estimators()[-1]
+    (True, 'hf:<id-or-path>')
+    """
     return [*sorted(_REGISTRY), f"{HF_PREFIX}<id-or-path>"]
 
 
 def get_estimator(name: str, device: str = "auto") -> DepthEstimator:
     """Build the estimator called ``name`` on ``device``.
 
+    Parameters
+    ----------
+    name
+        One of :func:`known_estimators` (``hf:<id-or-path>`` loads that model).
+    device
+        As for :func:`select_device`.
+
+    Returns
+    -------
+    DepthEstimator
+
     Raises
     ------
     MonitorError
         For an unknown name or an unavailable device.
+
+    Examples
+    --------
+    >>> get_estimator("shading", "cpu").name
+    'shading'
     """
     if name.startswith(HF_PREFIX):
         from monitor.depth.hf import HFDepthEstimator

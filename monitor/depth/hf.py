@@ -58,6 +58,13 @@ def height_sign(config: Any) -> float:
     Returns
     -------
     float
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> height_sign(SimpleNamespace(model_type="dpt")), height_sign(SimpleNamespace(
+    ...     model_type="x", depth_estimation_type="metric"))
+    (1.0, -1.0)
     """
     if getattr(config, "model_type", "") in METRIC_MODEL_TYPES:
         return -1.0
@@ -67,7 +74,28 @@ def height_sign(config: Any) -> float:
 
 
 def state_dict_sha256(model: torch.nn.Module) -> str:
-    """SHA-256 over a model's state dict (names, dtypes, shapes, bytes; name order)."""
+    """SHA-256 over a model's state dict (names, dtypes, shapes, bytes; name order).
+
+    Parameters
+    ----------
+    model
+        Any torch module.
+
+    Returns
+    -------
+    str
+        64 hex digits; equal for equal weights on any device.
+
+    Examples
+    --------
+    >>> _ = torch.manual_seed(0)
+    >>> a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    >>> len(state_dict_sha256(a)), state_dict_sha256(a) == state_dict_sha256(b)
+    (64, False)
+    >>> _ = b.load_state_dict(a.state_dict())
+    >>> state_dict_sha256(a) == state_dict_sha256(b)
+    True
+    """
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         t = tensor.detach().to("cpu").contiguous()

@@ -243,6 +243,16 @@ def photometric_stereo(
 def angular_error_deg(normals: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Angle in degrees between two H x W x 3 normal fields (pixelwise).
 
+    Parameters
+    ----------
+    normals, truth
+        H x W x 3 normal fields (need not be unit length).
+
+    Returns
+    -------
+    np.ndarray
+        H x W angles in degrees, 0..180.
+
     Examples
     --------
     >>> import numpy as np
@@ -257,6 +267,16 @@ def angular_error_deg(normals: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 def normals_from_height(height: np.ndarray) -> np.ndarray:
     """Unit normals (x right, y down, z towards the viewer) of a height map, central differences.
+
+    Parameters
+    ----------
+    height
+        H x W height map, in pixel pitch.
+
+    Returns
+    -------
+    np.ndarray
+        H x W x 3 float32 unit normals.
 
     Examples
     --------

@@ -70,6 +70,13 @@ def relief_features(rgb: torch.Tensor, valid: torch.Tensor, light: Light) -> tor
     -------
     torch.Tensor
         (N_INPUTS, H, W) float32.
+
+    Examples
+    --------
+    >>> rgb = torch.full((3, 32, 32), 0.5)
+    >>> feats = relief_features(rgb, torch.ones(32, 32, dtype=torch.bool), Light(180, 30))
+    >>> feats.shape[1:], feats.dtype
+    (torch.Size([32, 32]), torch.float32)
     """
     ux, uy, gain = in_plane_direction(light)
     ok = trusted_mask(valid, rgb)

@@ -86,6 +86,12 @@ def tile_grid(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
     Returns
     -------
     list of Tile
+
+    Examples
+    --------
+    >>> tiles = tile_grid(100, 150, 64, 16)
+    >>> len(tiles), (tiles[0].y0, tiles[0].x0), (tiles[-1].y0 + tiles[-1].h, tiles[-1].x0 + tiles[-1].w)
+    (6, (0, 0), (100, 150))
     """
     if tile < 8 or not 0 <= overlap < tile / 2:
         raise MonitorError(
@@ -114,6 +120,12 @@ def feather_1d(n: int, ramp: int, taper_start: bool, taper_end: bool) -> np.ndar
     -------
     numpy.ndarray
         float64 weights in (0, 1].
+
+    Examples
+    --------
+    >>> w = feather_1d(8, 4, taper_start=True, taper_end=False)
+    >>> bool(w[0] < w[3] < 1.0), float(w[-1])
+    (True, 1.0)
     """
     w = np.ones(n, np.float64)
     if ramp <= 0:
@@ -129,7 +141,25 @@ def feather_1d(n: int, ramp: int, taper_start: bool, taper_end: bool) -> np.ndar
 
 
 def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """Move a model to ``device`` in eval mode; channels-last memory format on CUDA."""
+    """Move a model to ``device`` in eval mode; channels-last memory format on CUDA.
+
+    Parameters
+    ----------
+    model
+        Any torch module.
+    device
+        Where it runs.
+
+    Returns
+    -------
+    torch.nn.Module
+        The same module, moved, in eval mode.
+
+    Examples
+    --------
+    >>> prepare_model(torch.nn.Dropout(), torch.device("cpu")).training
+    False
+    """
     model = model.to(device).eval()
     if device.type == "cuda":
         # torch's stubs omit Module.to(memory_format=...), which torch has had since 1.5
@@ -138,7 +168,26 @@ def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Modu
 
 
 def autocast_context(device: torch.device, enabled: bool = True) -> AbstractContextManager[Any]:
-    """``torch.autocast`` (bfloat16 if supported, else float16) on CUDA; nothing elsewhere."""
+    """``torch.autocast`` (bfloat16 if supported, else float16) on CUDA; nothing elsewhere.
+
+    Parameters
+    ----------
+    device
+        Where the network runs.
+    enabled
+        False gives no autocast anywhere.
+
+    Returns
+    -------
+    context manager
+        ``torch.autocast`` on CUDA, else a no-op context.
+
+    Examples
+    --------
+    >>> with autocast_context(torch.device("cpu")):
+    ...     torch.is_autocast_enabled("cpu")
+    False
+    """
     if not enabled or device.type != "cuda":
         return nullcontext()
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -373,6 +422,15 @@ def tiled_predict(
     -------
     numpy.ndarray
         H x W float32.
+
+    Examples
+    --------
+    A per-pixel "network" (the mean over channels) gives the same map tiled as whole:
+
+    >>> image = np.random.default_rng(0).random((40, 50, 3)).astype(np.float32)
+    >>> out = tiled_predict(image, lambda x: x.mean(dim=1), tile=16, overlap=4)
+    >>> out.shape, bool(np.allclose(out, image.mean(axis=2), atol=1e-5))
+    ((40, 50), True)
     """
     if image.ndim != 3:
         raise MonitorError(f"tiling: image must be H x W x C, got shape {image.shape}")

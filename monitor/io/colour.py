@@ -93,6 +93,11 @@ def to_linear(pixels: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray
         float32, same shape.
+
+    Examples
+    --------
+    >>> to_linear(np.array([0, 128, 255], np.uint8)).round(4)
+    array([0.    , 0.2159, 1.    ], dtype=float32)
     """
     arr = np.asarray(pixels)
     if arr.dtype == np.uint8:
@@ -125,6 +130,11 @@ def from_linear(linear: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     -------
     numpy.ndarray
         uint8 or uint16, same shape, rounded to the nearest code value.
+
+    Examples
+    --------
+    >>> from_linear(np.array([0.0, 0.2158, 1.0, np.nan]))
+    array([  0, 128, 255,   0], dtype=uint8)
     """
     if bit_depth not in (8, 16):
         raise MonitorError(f"from_linear: bit_depth must be 8 or 16, got {bit_depth}")
@@ -153,6 +163,12 @@ def to_gray8(pixels: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray
         H x W uint8.
+
+    Examples
+    --------
+    >>> to_gray8(np.full((2, 2, 3), 65535, np.uint16))
+    array([[255, 255],
+           [255, 255]], dtype=uint8)
     """
     arr = np.asarray(pixels)
     if arr.ndim == 3 and arr.shape[2] == 1:

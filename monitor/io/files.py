@@ -47,6 +47,13 @@ def write_float_tiff(path: str | Path, array: np.ndarray) -> None:
         Destination; its folder must exist.
     array
         H x W (or H x W x 1) numeric array; NaN and inf are kept.
+
+    Examples
+    --------
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     write_float_tiff(Path(d) / "h.tif", np.array([[0.5, np.nan]]))
+    ...     read_float_tiff(Path(d) / "h.tif")
+    array([[0.5, nan]], dtype=float32)
     """
     arr = np.asarray(array)
     if arr.ndim == 3 and arr.shape[2] == 1:
@@ -85,6 +92,15 @@ def read_float_tiff(path: str | Path) -> np.ndarray:
     -------
     numpy.ndarray
         H x W float32 (first page).
+
+    Examples
+    --------
+    See :func:`write_float_tiff`.
+
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     write_float_tiff(Path(d) / "h.tif", np.zeros((3, 4)))
+    ...     read_float_tiff(Path(d) / "h.tif").shape
+    (3, 4)
     """
     p = Path(path).expanduser()
     _check_file(p)
@@ -97,7 +113,10 @@ def read_float_tiff(path: str | Path) -> np.ndarray:
                 f"{p.name}: need a single-band TIFF, got {page.samplesperpixel} samples"
             )
         arr = page.asarray()
-    arr = np.squeeze(arr)
+    # drop only a trailing single-sample axis: squeezing everything made a
+    # 1-row (or 1-column) map written by write_float_tiff unreadable
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
     if arr.ndim != 2:
         raise MonitorError(f"{p.name}: need a 2-D TIFF, got shape {arr.shape}")
     return arr.astype(np.float32, copy=False)
@@ -112,6 +131,13 @@ def write_png(path: str | Path, rgb_uint8: np.ndarray) -> None:
         Destination; its folder must exist.
     rgb_uint8
         H x W x 3 uint8 RGB, or H x W uint8 grey.
+
+    Examples
+    --------
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     write_png(Path(d) / "a.png", np.zeros((4, 6, 3), np.uint8))
+    ...     (Path(d) / "a.png").read_bytes()[1:4]
+    b'PNG'
     """
     arr = np.asarray(rgb_uint8)
     if arr.dtype != np.uint8:

@@ -301,6 +301,16 @@ def read_image(
     MonitorError
         Missing file, directory, not an image, unsupported format,
         floating-point TIFF, truncated or corrupt file, too large, too small.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from monitor.io.files import write_png
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     write_png(Path(d) / "scan.png", np.full((20, 30, 3), 200, np.uint8))
+    ...     img = read_image(Path(d) / "scan.png", min_side=8)
+    >>> img.pixels.shape, img.pixels.dtype, img.bit_depth
+    ((20, 30, 3), dtype('uint8'), 8)
     """
     if max_pixels < 1 or min_side < 1:
         raise MonitorError(f"read_image: max_pixels and min_side must be >= 1, "

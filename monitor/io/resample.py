@@ -24,6 +24,11 @@ def analysis_scale(shape: tuple[int, int], max_px: int) -> float:
     -------
     float
         ``min(1, max_px / max(height, width))``.
+
+    Examples
+    --------
+    >>> analysis_scale((3000, 4000), 2000), analysis_scale((300, 400), 2000)
+    (0.5, 1.0)
     """
     if len(shape) < 2 or min(shape[:2]) <= 0:
         raise MonitorError(f"analysis_scale: need a positive (height, width), got {shape}")
@@ -46,6 +51,11 @@ def scaled_shape(shape: tuple[int, ...], scale: float) -> tuple[int, int]:
     -------
     tuple of int
         ``(max(1, round(height * scale)), max(1, round(width * scale)))``.
+
+    Examples
+    --------
+    >>> scaled_shape((3000, 4001, 3), 0.5)
+    (1500, 2000)
     """
     return max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))
 
@@ -69,6 +79,12 @@ def downsample(pixels: np.ndarray, scale: float) -> np.ndarray:
     -------
     numpy.ndarray
         Same dtype and channel count.
+
+    Examples
+    --------
+    >>> downsample(np.arange(16, dtype=np.float32).reshape(4, 4), 0.5)
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]], dtype=float32)
     """
     try:
         scale = float(scale)
