@@ -379,6 +379,22 @@ def test_trend(values: list[float], expected: str) -> None:
     assert repository.trend(times, values) == expected
 
 
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        # one outlying comparison (a least-squares line calls these rising / falling / stable)
+        ([10.0, 10.5, 9.8, 10.2, 10.1, 50.0], "stable"),
+        ([10.0, 60.0, 10.3, 9.9, 10.1, 10.0], "stable"),
+        ([10.0, 12.0, 14.0, 16.0, 18.0, 2.0], "rising"),
+        # a change that appears late is not taken for an outlier
+        ([0.0, 0.0, 0.0, 50.0], "rising"),
+    ],
+)
+def test_trend_is_robust_to_one_outlying_comparison(values: list[float], expected: str) -> None:
+    times = [datetime(2020 + i, 1, 1, tzinfo=UTC) for i in range(len(values))]
+    assert repository.trend(times, values) == expected
+
+
 def test_open_store_refuses_uninitialised_home(tmp_path: Path) -> None:
     with pytest.raises(MonitorError, match="monitor init"):
         db.open_store(tmp_path / "nothing")

@@ -95,7 +95,15 @@ def _largest(
 
 
 def trend(times: Sequence[datetime], values: Sequence[float]) -> str:
-    """Direction of a series: a least-squares line over time, judged relative to its mean.
+    """Direction of a series: a robust line over time, judged relative to its mean.
+
+    The line is Theil-Sen's (``scipy.stats.theilslopes``: the median of the
+    pairwise slopes), not least squares: one outlying comparison -- a lamp
+    moved, a poor registration -- does not turn a stable history rising
+    (``python bench/trends.py``: with one outlier in 4-12 comparisons a stable
+    history was called stable 92 % of the time against 21 % by least squares,
+    rising and falling ones 90 % against 69-74 %; without an outlier both are
+    right 98-100 % of the time).
 
     Parameters
     ----------
@@ -120,7 +128,9 @@ def trend(times: Sequence[datetime], values: Sequence[float]) -> str:
     scale = float(np.mean(np.abs(y)))
     if scale == 0.0:
         return "stable"
-    slope = float(np.polyfit(t, y, 1)[0])
+    from scipy.stats import theilslopes  # here: the store imports no scipy otherwise
+
+    slope = float(theilslopes(y, t)[0])
     relative = slope * float(np.ptp(t)) / scale
     if abs(relative) <= TREND_TOLERANCE:
         return "stable"
