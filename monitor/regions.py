@@ -10,6 +10,18 @@ one that keeps a strong region from leaking into faint neighbouring streaks.
 Regions are cleaned morphologically and measured with scikit-image
 ``regionprops``. ``significance`` is the region's peak over the local level of
 detection (a z-score).
+
+The growing is our own, not ``skimage.filters.apply_hysteresis_threshold``:
+that function is only the first half of it (seeds above ``z`` grown over
+pixels above ``z / 2``) and grows differently (strict ``>``, 4-connected, no
+3 x 3 opening against one-pixel bridges); the cut at ``extent_frac`` of each
+region's own peak, and the split into the parts that still hold a seed, are
+not in it. Measured with it swapped in for the first half (``python
+bench/hysteresis.py --maps 40``: 40 synthetic maps, 224 bumps and dents): the
+same 209 regions, 201 true deformations found and 1 spurious either way, but
+different region outlines on 14 of the 40 maps (mean box IoU 0.993) -- no
+better, not identical, and ours is the definition the synthetic ground truth
+uses, so ours stays.
 """
 
 from __future__ import annotations

@@ -90,7 +90,8 @@ def tile_grid(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
     Examples
     --------
     >>> tiles = tile_grid(100, 150, 64, 16)
-    >>> len(tiles), (tiles[0].y0, tiles[0].x0), (tiles[-1].y0 + tiles[-1].h, tiles[-1].x0 + tiles[-1].w)
+    >>> last = tiles[-1]
+    >>> len(tiles), (tiles[0].y0, tiles[0].x0), (last.y0 + last.h, last.x0 + last.w)
     (6, (0, 0), (100, 150))
     """
     if tile < 8 or not 0 <= overlap < tile / 2:
