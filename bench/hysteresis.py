@@ -32,22 +32,9 @@ _ours = regions._components
 def _skimage_components(
     zmap: np.ndarray, z: float, extent_frac: float, min_area: int
 ) -> np.ndarray:
-    grown = apply_hysteresis_threshold(zmap, 0.5 * z, z)
-    labels, n = ndimage.label(grown)
-    out = np.zeros_like(labels)
-    next_id = 1
-    for lab in range(1, n + 1):
-        sl = ndimage.find_objects((labels == lab).astype(np.int8))[0]
-        peak = float(zmap[sl][labels[sl] == lab].max())
-        sub = (labels[sl] == lab) & (zmap[sl] >= max(0.5 * z, extent_frac * peak))
-        parts, k = ndimage.label(sub, structure=np.ones((3, 3)))
-        for j in range(1, k + 1):
-            part = parts == j
-            if part.sum() < min_area or zmap[sl][part].max() < z:
-                continue
-            out[sl][part] = next_id
-            next_id += 1
-    return out
+    """scikit-image's hysteresis for the growing, then monitor's own cut at the extent."""
+    labels, _n = ndimage.label(apply_hysteresis_threshold(zmap, 0.5 * z, z))
+    return regions._cut_at_extent(zmap, labels, z, extent_frac, min_area)
 
 
 def _map(
