@@ -339,7 +339,14 @@ def integrate_two_sided_batch(
 
 @dataclass(frozen=True)
 class TileBox:
-    """Core rows ``y0:y1`` / columns ``x0:x1`` of a tile; ``halo`` pixels are read around it."""
+    """Core rows ``y0:y1`` / columns ``x0:x1`` of a tile; ``halo`` pixels are read around it.
+
+    Examples
+    --------
+    >>> box = TileBox(0, 32, 32, 64, halo=4)
+    >>> box.y1 - box.y0, box.x1 - box.x0, box.halo
+    (32, 32, 4)
+    """
 
     y0: int
     y1: int

@@ -28,6 +28,7 @@ MODULES = [
     "monitor.depth.hf",
     "monitor.depth.photometric_stereo",
     "monitor.depth.relief",
+    "monitor.depth.shading",
     "monitor.depth.tiling",
     "monitor.io.colour",
     "monitor.io.files",
@@ -37,6 +38,7 @@ MODULES = [
     "monitor.mesh",
     "monitor.results",
     "monitor.config",
+    "monitor.store.repository.trends",
 ]
 
 

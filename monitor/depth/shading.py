@@ -47,6 +47,22 @@ class ShadingEstimator:
     Paint (albedo) variations are read as relief too: this estimator is only
     meaningful in differences of two scans of the same painting, and even
     there a discoloration reads as relief. It has no weights.
+
+    Examples
+    --------
+    A 3 px bump on flat grey paint, lit from the left at 30 degrees, is found
+    where it is (within a pixel):
+
+    >>> from monitor.depth.photometric_stereo import normals_from_height
+    >>> light = Light(180, 30)
+    >>> yy, xx = np.mgrid[0:96, 0:128]
+    >>> bump = 3.0 * np.exp(-((xx - 64) ** 2 + (yy - 48) ** 2) / 80.0)
+    >>> shade = np.clip(normals_from_height(bump) @ light.vector(), 0, 1)
+    >>> rgb = np.repeat(0.5 * shade[..., None], 3, axis=2).astype(np.float32)
+    >>> depth = ShadingEstimator().estimate(rgb, light)
+    >>> row, col = np.unravel_index(np.argmax(depth.height), depth.height.shape)
+    >>> depth.height.shape, int(row), abs(int(col) - 64) <= 1
+    ((96, 128), 48, True)
     """
 
     name = "shading"

@@ -52,7 +52,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Tile:
-    """One tile: rows ``y0:y0+h`` and columns ``x0:x0+w`` of the image, grid cell (i, j)."""
+    """One tile: rows ``y0:y0+h`` and columns ``x0:x0+w`` of the image, grid cell (i, j).
+
+    Examples
+    --------
+    >>> t = Tile(0, 1, 0, 48, 64, 64)
+    >>> image = np.zeros((64, 112))
+    >>> image[t.y0 : t.y0 + t.h, t.x0 : t.x0 + t.w].shape
+    (64, 64)
+    """
 
     i: int
     j: int

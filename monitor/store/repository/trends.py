@@ -73,6 +73,11 @@ def peak_mm(peak: float, method: str, px_per_mm: float | None) -> float | None:
     -------
     float or None
         Millimetres, or None when not convertible.
+
+    Examples
+    --------
+    >>> peak_mm(2.0, "photometric", 4.0), peak_mm(2.0, "depth", 4.0)
+    (0.5, None)
     """
     if px_per_mm and method == "photometric":
         return peak / px_per_mm
@@ -118,6 +123,15 @@ def trend(times: Sequence[datetime], values: Sequence[float]) -> str:
         ``rising``, ``falling``, ``stable`` (fitted change across the history
         within :data:`TREND_TOLERANCE` of the mean) or ``insufficient data``
         (fewer than two comparisons).
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> years = [datetime(2020 + i, 1, 1, tzinfo=UTC) for i in range(5)]
+    >>> trend(years, [10, 12, 14, 16, 18]), trend(years, [10, 10.4, 9.9, 10.1, 60])
+    ('rising', 'stable')
+    >>> trend(years[:1], [10])
+    'insufficient data'
     """
     if len(values) < 2:
         return "insufficient data"
