@@ -282,7 +282,9 @@ def test_near_lamp_axes_converge_towards_its_foot() -> None:
     opposite senses across the scan; a distant lamp at either end leaves the
     same axis field (the flip ambiguity), so the cue cannot tell them apart.
     """
-    from monitor.light import CONV_T, _axis_vectors, _convergence_cue, _prepare
+    from monitor.light import CONV_T
+    from monitor.light.cues import _axis_vectors, _convergence_cue
+    from monitor.light.grid import _prepare
 
     az = 70.0
     phi = _phi_towards(az)
@@ -317,3 +319,23 @@ def test_pair_end_under_a_near_lamp_comes_from_the_convergence() -> None:
     assert angular_difference(est.azimuth_deg, az) < TOLERANCE_DEG
     assert not compare_light(Light(az, 50.0), est).disagrees
     assert compare_light(Light((az + 180.0) % 360.0, 50.0), est).opposite
+
+
+def test_pair_end_is_not_read_along_a_loosely_known_axis(
+    scans: dict[float, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Painted structure can turn the axis far off; an end read along it is a wrong lamp.
+
+    With the axis limit below what any scan reaches, a raking pair whose end is
+    otherwise clear (|t| well above SIGN_T) knows only its axis.
+    """
+    import monitor.light.estimate as light_estimate
+    from monitor.light import SIGN_T
+
+    scan = scans[AZIMUTHS[1]]
+    assert estimate_pair_light(scan, scan).azimuth_uncertainty_deg < 180.0
+    monkeypatch.setattr(light_estimate, "AXIS_END_DEG", 0.01)
+    est = estimate_pair_light(scan, scan)
+    assert est.azimuth_uncertainty_deg >= 180.0 and not est.confident
+    assert "the end is not read along it" in est.note
+    assert abs(est.sign_evidence) >= SIGN_T
