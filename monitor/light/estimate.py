@@ -33,6 +33,7 @@ from monitor.light.params import (
     SHADOW_MIN_MODULATION,
     SIGN_T,
     SIGN_T_LOW,
+    TIER2_MIN_TILES,
     UNC_FLOOR_DEG,
 )
 from monitor.results import LightEstimate
@@ -296,7 +297,7 @@ def estimate_pair_light(
     t_c, _, _ = _sign_cue(lc, both, phi)
     # the two scans share their texture: their evidence is not independent
     t_sign = 0.5 * (t_b + t_c)
-    # the limits are spreads over the tiles (see AXIS_REF_TILES)
+    # the end's axis limit is a spread over the tiles (see AXIS_REF_TILES)
     size = math.sqrt(AXIS_REF_TILES / max(axis.n_tiles, 1))
     if unc > AXIS_END_DEG * size:
         extra = (
@@ -311,7 +312,8 @@ def estimate_pair_light(
         abs(t_sign) >= SIGN_T_LOW
         and abs(t_conv) >= CONV_T
         and t_conv * t_sign > 0
-        and unc <= AXIS_TIGHT_DEG * size
+        and unc <= AXIS_TIGHT_DEG
+        and axis.n_tiles >= TIER2_MIN_TILES
     ):
         extra = (
             f"end from the raised-relief skew (t {t_sign:.1f}) confirmed by the near-lamp "

@@ -48,10 +48,15 @@ AXIS_TIGHT_DEG = 8.0
 #: axis 45-50 deg off (painted structure outweighing the relief), and an end
 #: read along a wrong axis is a confident wrong lamp. Raking pairs: <= 3.2.
 AXIS_END_DEG = 9.0
-#: Both axis limits are for AXIS_REF_TILES tiles (960x720: 76-80) and scale with
-#: 1 / sqrt(tiles): the failure they catch is painted structure turning the
+#: AXIS_END_DEG is for AXIS_REF_TILES tiles (960x720: 76-80) and scales with
+#: 1 / sqrt(tiles): the failure it catches is painted structure turning the
 #: tiles' axes (a spread), not the sampling error of a small scan.
 AXIS_REF_TILES = 80
+#: The second tier was calibrated at 76-80 tiles only: it needs at least this
+#: many (and AXIS_TIGHT_DEG unscaled). On the test split at 400x300 (12 tiles)
+#: it first gave a confident wrong end (starry night, distant lamp, skew t 2.7
+#: with a chance agreement of the convergence); small scans get the first tier only.
+TIER2_MIN_TILES = 40
 #: Two scans' estimates further apart than this (or their summed uncertainty)
 #: mean two lamps (see :func:`check_same_lamp`).
 SAME_LAMP_EST_DEG = 60.0
