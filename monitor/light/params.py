@@ -35,8 +35,8 @@ SIGN_T = 3.0
 #: Second tier of the pair's end (a weaker raised-relief prior confirmed by a
 #: physical cue): |t| of the skew from SIGN_T_LOW, the near-lamp convergence
 #: cue (:func:`_convergence_cue`) agreeing with |t| >= CONV_T, and the pair's
-#: axis known to AXIS_TIGHT_DEG. Chosen on 34 train- and validation-split
-#: renders at 960x720, normal elevation (18 near lamps): every right end had a
+#: axis known to AXIS_TIGHT_DEG. Chosen on 42 train- and validation-split
+#: renders at 960x720, normal elevation (21 near lamps): every right end had a
 #: positive skew t but one (-0.2); the convergence t of distant lamps ranged
 #: -12..+11 (painted structure turns the local axes too), so it only confirms;
 #: no wrong end passed the tier. Checked on the validation split at 400x300.
@@ -44,7 +44,7 @@ SIGN_T_LOW = 1.8
 CONV_T = 2.0
 AXIS_TIGHT_DEG = 8.0
 #: The pair's end is reported only when its axis is known to this (the pair's
-#: combined ~2 sigma): on the same 34 renders every pair above 10 deg had its
+#: combined ~2 sigma): on the same 42 renders both pairs above 10 deg had their
 #: axis 45-50 deg off (painted structure outweighing the relief), and an end
 #: read along a wrong axis is a confident wrong lamp. Raking pairs: <= 3.2.
 AXIS_END_DEG = 9.0
