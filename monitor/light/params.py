@@ -36,8 +36,8 @@ SIGN_T = 3.0
 #: physical cue): |t| of the skew from SIGN_T_LOW, the near-lamp convergence
 #: cue (:func:`_convergence_cue`) agreeing with |t| >= CONV_T, and the pair's
 #: axis known to AXIS_TIGHT_DEG. Chosen on 42 train- and validation-split
-#: renders at 960x720, normal elevation (21 near lamps): every right end had a
-#: positive skew t but one (-0.2); the convergence t of distant lamps ranged
+#: renders at 960x720, normal elevation (21 near lamps): the skew pointed to the
+#: right end on all but one (t -0.2); the convergence t of distant lamps ranged
 #: -12..+11 (painted structure turns the local axes too), so it only confirms;
 #: no wrong end passed the tier. Checked on the validation split at 400x300.
 SIGN_T_LOW = 1.8
