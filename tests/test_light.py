@@ -248,3 +248,98 @@ def test_config_validates_the_light_at_every_entry() -> None:
     with pytest.raises(MonitorError):
         Settings(light_azimuth="-5")
     assert settings_light(load_settings({"MONITOR_LIGHT_AZIMUTH": "90"})) == Light(90.0, 30.0)
+
+
+# --------------------------------------------------------------------------- near lamp
+
+NEAR_SIZE = (480, 360)
+
+
+def _near(
+    azimuth: float, seed: int, point_lamp: float | None, size: tuple[int, int] = NEAR_SIZE
+) -> synth.SynthPair:
+    lamp = Light(azimuth, 50.0)  # normal elevation: the raised-relief skew is weak there
+    spec = synth.PairSpec(
+        seed=seed,
+        size=size,
+        light_baseline=lamp,
+        light_current=lamp,
+        no_change=True,
+        discoloration=False,
+        point_lamp=point_lamp,
+    )
+    return synth.render_pair(spec)
+
+
+def _phi_towards(azimuth: float) -> float:
+    """Image direction (x right, y down) towards an azimuth (0 right, 90 up)."""
+    a = math.radians(azimuth)
+    return math.atan2(-math.sin(a), math.cos(a))
+
+
+def test_near_lamp_axes_converge_towards_its_foot() -> None:
+    """The convergence cue tells the two ends of the axis apart under a near lamp only.
+
+    The lamp at +u and at -u (1.5 long sides away) turn the local axes in
+    opposite senses across the scan; a distant lamp at either end leaves the
+    same axis field (the flip ambiguity), so the cue cannot tell them apart.
+    """
+    from monitor.light import CONV_T
+    from monitor.light.cues import _axis_vectors, _convergence_cue
+    from monitor.light.grid import _prepare
+
+    az = 70.0
+    phi = _phi_towards(az)
+    t = {}
+    for pl in (1.5, None):
+        for end in (az, az + 180.0):
+            prep = _prepare(to_linear(_near(end % 360.0, 70, pl).baseline), None)
+            parts = [_axis_vectors(prep.loglum, prep.chroma, prep.ok)]
+            t[(pl, end)] = _convergence_cue(parts, phi)
+    assert t[(1.5, az)] >= CONV_T
+    assert t[(1.5, az + 180.0)] <= -CONV_T
+    assert abs(t[(None, az)] - t[(None, az + 180.0)]) < 1.0
+
+
+def test_pair_end_under_a_near_lamp_comes_from_the_convergence() -> None:
+    """A near-lamp pair whose raised-relief skew alone is below SIGN_T: the end is known.
+
+    Without the convergence cue the estimate would know the axis only and
+    ``auto`` would refuse the pair. The second tier is calibrated at 960x720
+    (76-80 tiles) and used only from TIER2_MIN_TILES tiles, hence the size.
+    """
+    from monitor.light import SIGN_T
+
+    az, size = 70.0, (960, 720)
+    pair = _near(az, 70, 1.5, size)
+    cur = synth.warp_current_to_baseline(
+        to_linear(pair.current), pair.homography, pair.lens_k1, size
+    )
+    est = estimate_pair_light(to_linear(pair.baseline), cur)
+    assert abs(est.sign_evidence) < SIGN_T
+    assert "near-lamp convergence" in est.method
+    assert est.confident
+    # a near lamp turns the local axes by up to ~20 deg: the mean axis is looser
+    assert angular_difference(est.azimuth_deg, az) < 30.0
+    assert not compare_light(Light(az, 50.0), est).disagrees
+    assert compare_light(Light((az + 180.0) % 360.0, 50.0), est).opposite
+
+
+def test_pair_end_is_not_read_along_a_loosely_known_axis(
+    scans: dict[float, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Painted structure can turn the axis far off; an end read along it is a wrong lamp.
+
+    With the axis limit below what any scan reaches, a raking pair whose end is
+    otherwise clear (|t| well above SIGN_T) knows only its axis.
+    """
+    import monitor.light.estimate as light_estimate
+    from monitor.light import SIGN_T
+
+    scan = scans[AZIMUTHS[1]]
+    assert estimate_pair_light(scan, scan).azimuth_uncertainty_deg < 180.0
+    monkeypatch.setattr(light_estimate, "AXIS_END_DEG", 0.01)
+    est = estimate_pair_light(scan, scan)
+    assert est.azimuth_uncertainty_deg >= 180.0 and not est.confident
+    assert "the end is not read along it" in est.note
+    assert abs(est.sign_evidence) >= SIGN_T
