@@ -39,6 +39,8 @@ MODULES = [
     "monitor.results",
     "monitor.config",
     "monitor.store.repository.trends",
+    "monitor.light.check",
+    "monitor.light.estimate",
 ]
 
 
