@@ -314,7 +314,9 @@ def _compare_multiscale(
         del cur_lin
     with stages.stage("change"):
         ms = multiscale_change(base_lin, warped, valid, light, px_per_mm=px_per_mm,
-                               device=select_device(settings.device), tile=settings.tile)
+                               device=select_device(settings.device), tile=settings.tile,
+                               min_height_mm=settings.fine_min_height_mm,
+                               min_height_px=settings.fine_min_height_px)
         del warped, valid
         s = ms.preview_scale
         preview = _preview8(downsample(base_img.pixels, s))
@@ -335,6 +337,9 @@ def _compare_multiscale(
         "light_azimuth": light.azimuth_deg,
         "light_elevation": light.elevation_deg,
         "registration_max_px": settings.registration_max_px,
+        # the height floor: the mm setting applies with px/mm, the px one without
+        "fine_min_height_mm": settings.fine_min_height_mm,
+        "fine_min_height_px": settings.fine_min_height_px,
         "levels": [dataclasses.asdict(lv) for lv in ms.levels],
     }
     return Comparison(

@@ -54,6 +54,7 @@ from scipy import ndimage
 from skimage import measure
 
 from monitor.checks import check_image, check_pair
+from monitor.config import Settings
 from monitor.errors import MonitorError
 from monitor.photometry import (
     BRIGHT,
@@ -507,8 +508,8 @@ def multiscale_change(
     presmooth_px: float = 1.0,
     chroma_z: float = 6.0,
     chroma_floor: float = 0.03,
-    min_height_mm: float = 0.02,
-    min_height_px: float = 0.12,
+    min_height_mm: float | None = None,
+    min_height_px: float | None = None,
 ) -> MultiScaleChange:
     """Regions of height change at every scale, from native pixels to canvas-wide bulges.
 
@@ -557,7 +558,9 @@ def multiscale_change(
     min_height_mm, min_height_px
         Absolute floor on a region's peak height change: ``min_height_mm``
         when ``px_per_mm`` is known, else ``min_height_px`` baseline pixel
-        pitches. At native resolution the level of detection is so low that
+        pitches; None takes the validated settings ``fine_min_height_mm`` /
+        ``fine_min_height_px`` (:class:`monitor.config.Settings`, defaults
+        0.02 mm and 0.12 px). At native resolution the level of detection is so low that
         faint, few-pixel texture residuals pass ``z`` (10 sigmas of a level
         noise of ~1 micrometre); a 20 um floor removes them. Both were
         chosen on ``TRAIN_SEEDS`` pairs at 2 and 6 MP (false alarms <= 0.02 mm
@@ -585,7 +588,10 @@ def multiscale_change(
     0
     """
     _check_inputs(baseline, current, valid, tile, px_per_mm)
-    if not (min_height_mm >= 0 and min_height_px >= 0):
+    defaults = Settings()
+    min_height_mm = defaults.fine_min_height_mm if min_height_mm is None else min_height_mm
+    min_height_px = defaults.fine_min_height_px if min_height_px is None else min_height_px
+    if not (min_height_mm >= 0 and min_height_px >= 0):  # NaN fails too
         raise MonitorError("multiscale: min_height_mm and min_height_px must be >= 0")
     min_height = min_height_mm * px_per_mm if px_per_mm else min_height_px
     if not (z > 0 and 0 < extent_frac < 1 and decay_level_px > 0 and halo_decays > 0
