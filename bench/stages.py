@@ -531,7 +531,7 @@ def measure(
             f"seed TEST_SEEDS[0] + {NATIVE_SEED_OFFSET}, 60 cm canvas)" if native
             else "the sample pair (synth.demo_spec(), 1280x960), upscaled"
         ),
-        "format": "PNG (16-bit, synth.write_pair)" if native else "PNG (8-bit, compression 1)",
+        "format": "PNG (8-bit, synth.write_pair)" if native else "PNG (8-bit, compression 1)",
         "configuration": (f"Settings(scale={scale!r}) (photometric) with the pair's true light"
                           + (" and px/mm" if native else "")),
         "sizes": sizes,

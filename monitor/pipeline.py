@@ -218,8 +218,12 @@ def compare(
             light = used.light
     if settings.scale == "auto":  # the lamp is settled on the analysis grid, then every scale
         del base_lin, warped, valid
+        # handed over, not kept here: _compare_multiscale drops the current scan once warped
+        held_current = [cur_img]
+        del cur_img
         result = _compare_multiscale(
-            baseline, current, settings, light, px_per_mm, stages, base_img, cur_img, reg
+            baseline, current, settings, light, px_per_mm, stages, base_img, held_current.pop(),
+            reg,
         )
         return dataclasses.replace(result, light_used=used)
     with stages.stage("change"):

@@ -277,7 +277,8 @@ def _appearance_and_fill(
     """Appearance (chromatic) mask at native resolution; fills ``slope`` there in place."""
     h, w = ok.shape
     long_side = max(h, w)
-    sub = chroma[ok][::7]
+    # every 7th pixel's chroma where trusted (chroma[ok] would be a full-size copy)
+    sub = chroma.ravel()[::7][ok.ravel()[::7]]
     threshold = max(chroma_floor, float(np.median(sub)) + chroma_z * robust_sigma(sub))
     f = 4
     # dilate on a 4x coarser grid: the dilation is long (0.6 % of the long side)
@@ -381,10 +382,13 @@ def _level_regions(
     direction: tuple[float, float], nms_pitch: int, nms_shape: tuple[int, int],
     min_height: float = 0.0, max_appearance_overlap: float = 0.5, tail_ratio: float = 5.0,
 ) -> list[_Candidate]:
-    """Regions of one level (vectorised seeds / extents), in baseline pixels."""
+    """Regions of one level (vectorised seeds / extents), in baseline pixels.
+
+    ``zmap`` is negated in place for the recessions (a full-resolution copy less).
+    """
     found: list[tuple[ScaledRegion, np.ndarray] | None] = []
     for polarity, sign in (("bulge", 1.0), ("recession", -1.0)):
-        s = zmap if sign > 0 else -zmap
+        s = zmap if sign > 0 else np.negative(zmap, out=zmap)
         labels, n = _label8(_open3(s >= 0.5 * z))
         if n == 0:
             continue
@@ -658,7 +662,13 @@ def multiscale_change(
             # spreads measured on about 4 M pixels of the level at most
             sample = max(1, int(math.sqrt(lh * lw / 4e6)))
             noise_map = local_noise(linear, trusted & clean, sample=sample)
-            zmap = np.where(trusted, height / np.maximum(noise_map, 1e-12), 0.0)
+            del linear
+            noise_median = float(np.median(noise_map[::sample, ::sample]))
+            # z = height / noise where trusted, else 0, in the noise map's own memory
+            zmap = np.maximum(noise_map, 1e-12, out=noise_map)
+            np.divide(height, zmap, out=zmap)
+            zmap[~trusted] = 0.0
+            del noise_map
             min_area = max(4, int(math.pi / 4 * min_diameter_level_px**2))
             z_level = _tail_threshold(np.where(clean, zmap, 0.0), z, false_alarms, tail_fit)
             found = _level_regions(
@@ -669,12 +679,12 @@ def multiscale_change(
             )
             candidates.extend(found)
             level_stats.append(
-                (level, pitch, (lh, lw), float(np.median(noise_map)), len(found), z_level)
+                (level, pitch, (lh, lw), noise_median, len(found), z_level)
             )
             if preview is None and max(lh, lw) <= 1600:
                 preview = np.where(trusted | (level_ok > 0), height, np.nan).astype(np.float32)
                 preview_scale = 1.0 / pitch
-            del height, linear, zmap, noise_map
+            del height, zmap
             t0 = mark(f"ms_level{level}", t0)
             level += 1
             nxt = (math.ceil(lh / 2), math.ceil(lw / 2))
