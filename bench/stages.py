@@ -294,9 +294,14 @@ def child(
     after = marks[1:] if use_hwm and len(marks) == len(comp.timings) + 1 else None
     if after:  # a running maximum (the kernel's counters are updated lazily)
         after = [max(after[: i + 1]) for i in range(len(after))]
+    # a stage run twice (scale auto resamples on the grid, then warps at full
+    # resolution) is listed as "name", "name 2": the medians are taken by name
+    names: list[str] = []
+    for t in comp.timings:
+        names.append(t.name if t.name not in names else f"{t.name} {names.count(t.name) + 1}")
     stages = [
         {
-            "name": t.name,
+            "name": names[i],
             "seconds": round(t.seconds, 3),
             "peak_rss_mb": round(after[i] if after else t.peak_rss_mb, 1),
         }
