@@ -296,9 +296,7 @@ def child(
         after = [max(after[: i + 1]) for i in range(len(after))]
     # a stage run twice (scale auto resamples on the grid, then warps at full
     # resolution) is listed as "name", "name 2": the medians are taken by name
-    names: list[str] = []
-    for t in comp.timings:
-        names.append(t.name if t.name not in names else f"{t.name} {names.count(t.name) + 1}")
+    names = unique_names([t.name for t in comp.timings])
     stages = [
         {
             "name": names[i],
@@ -326,6 +324,22 @@ def child(
             _corners(comp.baseline_shape), comp.registration
         ).tolist(),
     }
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Stage names with repeats numbered: ``["a", "b", "a"]`` -> ``["a", "b", "a 2"]``.
+
+    Examples
+    --------
+    >>> unique_names(["resample", "light", "resample", "resample"])
+    ['resample', 'light', 'resample 2', 'resample 3']
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} {seen[name]}")
+    return out
 
 
 def _corners(shape: tuple[int, int]) -> np.ndarray:
