@@ -110,7 +110,7 @@ bench: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) bench/benchmark.py --docs docs
 
 bench-speed: $(STAMP)
-	OMP_NUM_THREADS=2 $(PY) bench/stages.py --docs docs
+	OMP_NUM_THREADS=2 $(PY) bench/stages.py --sizes 24MP,100MP --source native --scale auto --docs docs
 
 bench-campaign: $(STAMP) pg-deps
 	OMP_NUM_THREADS=1 $(PY) bench/campaign.py --docs docs

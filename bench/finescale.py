@@ -13,10 +13,11 @@ albedo alternating procedural and the split's paintings (when
 ``../shared/paintings`` is present). Seeds: ``TEST_SEEDS`` (evaluation) or
 ``TRAIN_SEEDS`` (tuning). Each render and each run is a fresh Python process,
 so peak RSS (``VmHWM``) is that run's alone. Both methods run end to end from
-the PNG files with the true light: ``grid1600`` is
-:func:`monitor.pipeline.compare` with default settings; ``multiscale`` reads,
-registers (same settings), converts and warps the current scan at full
-resolution and runs :func:`monitor.change.multiscale.multiscale_change`.
+the PNG files with the true light through :func:`monitor.pipeline.compare`:
+``grid1600`` with default settings, ``multiscale`` with ``scale = "auto"``
+(the grid's stages, then the current scan warped at full resolution and
+:func:`monitor.change.multiscale.multiscale_change`, whose own stages are
+listed as ``ms_*``).
 
 Scoring: a detection matches a truth region when its centroid lies in the
 truth's box (grown by a quarter of its size, at least 3 px) or the truth's
@@ -28,7 +29,6 @@ class by equivalent diameter of the truth mask (detections: of their area):
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import subprocess
@@ -66,44 +66,16 @@ def _run(method: str, pair_dir: Path) -> dict[str, object]:
     light = Light(lb["azimuth_deg"], lb["elevation_deg"])
     base, cur = pair_dir / "baseline.png", pair_dir / "current.png"
     t_all = time.perf_counter()
-    if method == "grid1600":
-        comp = compare(base, cur, light=light, px_per_mm=px_per_mm)
-        regions = [r.to_dict() for r in comp.regions]
-        stages = [{"name": t.name, "seconds": t.seconds, "peak_rss_mb": t.peak_rss_mb}
-                  for t in comp.timings]
-        levels = []
-    else:
-        from monitor.change.multiscale import multiscale_change
-        from monitor.config import Settings
-        from monitor.io import read_image, to_linear
-        from monitor.registration import register, warp_to_baseline
+    # both run the pipeline end to end from the files: the grid (default settings) or
+    # scale = "auto" (its timings include the multi-scale stages, ms_*)
+    from monitor.config import Settings
 
-        s = Settings()
-        stages = []
-
-        def mark(name: str, start: float) -> float:
-            now = time.perf_counter()
-            stages.append({"name": name, "seconds": now - start, "peak_rss_mb": peak_rss_mb()})
-            return now
-
-        t = time.perf_counter()
-        b_img, c_img = read_image(base), read_image(cur)
-        t = mark("read", t)
-        reg = register(b_img.pixels, c_img.pixels, max_px=s.registration_max_px,
-                       min_inliers=s.registration_min_inliers, residual_grid=s.residual_grid)
-        t = mark("register", t)
-        b_lin = to_linear(b_img.pixels)
-        c_lin = to_linear(c_img.pixels)
-        del b_img, c_img
-        warped, valid = warp_to_baseline(c_lin, reg, out_shape=b_lin.shape[:2])
-        del c_lin
-        t = mark("warp_full", t)
-        out = multiscale_change(b_lin, warped, valid, light, px_per_mm=px_per_mm)
-        stages.extend({"name": tm.name, "seconds": tm.seconds, "peak_rss_mb": tm.peak_rss_mb}
-                      for tm in out.timings)
-        regions = [r.to_dict() for r in out.regions]
-        levels = [dataclasses.asdict(lv) for lv in out.levels]
-        del warped, b_lin
+    settings = Settings() if method == "grid1600" else Settings().replace(scale="auto")
+    comp = compare(base, cur, settings, light=light, px_per_mm=px_per_mm)
+    regions = [r.to_dict() for r in comp.regions]
+    stages = [{"name": t.name, "seconds": t.seconds, "peak_rss_mb": t.peak_rss_mb}
+              for t in comp.timings]
+    levels = list(comp.params.get("levels", []))  # type: ignore[call-overload]
     return {"method": method, "pair": pair_dir.name, "seconds": time.perf_counter() - t_all,
             "peak_rss_mb": peak_rss_mb(), "stages": stages, "regions": regions, "levels": levels}
 
@@ -228,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| method | pair | end to end s | peak RSS MB | stages (s) |")
     print("|---|---|---|---|---|")
     for r in results:
-        st = ", ".join(f"{s['name']} {s['seconds']:.1f}" for s in r["stages"])  # type: ignore[index]
+        st = ", ".join(f"{s['name']} {s['seconds']:.1f}" for s in r["stages"])  # type: ignore[attr-defined]
         print(f"| {r['method']} | {r['pair']} | {r['seconds']:.1f} | "
               f"{r['peak_rss_mb']:.0f} | {st} |")
     return 0

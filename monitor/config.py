@@ -48,6 +48,12 @@ class Settings:
     # pixel up, in tiles (photometric method only; see monitor.change.multiscale)
     scale: str = "grid"
     tile: int = 1024  # tile core size of the multi-scale route, pixels of each level
+    # the multi-scale route's absolute floor on a region's peak height change: mm when the
+    # scan's px/mm is known, else baseline pixel pitches (at native resolution the level of
+    # detection is ~1 um, so faint texture residuals would pass z); chosen on TRAIN_SEEDS
+    # pairs at 2 and 6 MP, never on test pairs (docs/finescale.md)
+    fine_min_height_mm: float = 0.02
+    fine_min_height_px: float = 0.12
     depth: str = "shading"
     device: str = "auto"
     # "auto": estimated from the scans (monitor.light); else degrees in [0, 360),
@@ -251,6 +257,9 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "significance_z": _between(0.0, 1e6),
     "min_region_frac": _between(0.0, 1.0),
     "min_height_change": _at_least(0.0),
+    "tile": _at_least(64),
+    "fine_min_height_mm": _at_least(0.0),
+    "fine_min_height_px": _at_least(0.0),
     "min_usable_fraction": lambda v: None if 0.0 <= v <= 1.0 else "must be within 0..1",
     "inbox_settle_s": _at_least(0.0),
     "lock_wait_s": _at_least(0.0),

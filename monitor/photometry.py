@@ -645,7 +645,9 @@ def robust_sigma(values: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(v - np.median(v))))
 
 
-def local_noise(values: np.ndarray, mask: np.ndarray, *, blocks: int = 8) -> np.ndarray:
+def local_noise(
+    values: np.ndarray, mask: np.ndarray, *, blocks: int = 8, sample: int = 1
+) -> np.ndarray:
     """Local robust spread of a map, as a smooth map of the same shape.
 
     The map is cut into about ``blocks`` blocks along its long side; each
@@ -662,6 +664,10 @@ def local_noise(values: np.ndarray, mask: np.ndarray, *, blocks: int = 8) -> np.
         H x W bool, pixels to measure.
     blocks
         Number of blocks along the long side.
+    sample
+        Measure the spreads on every ``sample``-th row and column only (a
+        full-resolution level has millions of pixels a block; a quarter of them
+        gives the same MAD to a fraction of a percent, in a quarter of the time).
 
     Returns
     -------
@@ -678,11 +684,14 @@ def local_noise(values: np.ndarray, mask: np.ndarray, *, blocks: int = 8) -> np.
     h, w = values.shape
     size = max(8, int(math.ceil(max(h, w) / blocks)))
     ny, nx = int(math.ceil(h / size)), int(math.ceil(w / size))
-    overall = robust_sigma(values[mask]) or 1e-6
+    if sample < 1:
+        raise MonitorError(f"local_noise: sample must be >= 1, got {sample}")
+    step = slice(None, None, sample)
+    overall = robust_sigma(values[step, step][mask[step, step]]) or 1e-6
     grid = np.full((ny, nx), np.nan, dtype=np.float64)
     for i in range(ny):
         for j in range(nx):
-            sl = (slice(i * size, (i + 1) * size), slice(j * size, (j + 1) * size))
+            sl = (slice(i * size, (i + 1) * size, sample), slice(j * size, (j + 1) * size, sample))
             m = mask[sl]
             if m.sum() >= 0.2 * m.size:
                 grid[i, j] = robust_sigma(values[sl][m])
@@ -690,18 +699,19 @@ def local_noise(values: np.ndarray, mask: np.ndarray, *, blocks: int = 8) -> np.
     padded = np.pad(grid, 1, mode="edge")
     stack = np.stack([padded[a : a + ny, b : b + nx] for a in range(3) for b in range(3)])
     grid = np.maximum(np.median(stack, axis=0), 0.5 * overall)
-    # bilinear, block centres at the centres of the blocks
-    ys = np.clip((np.arange(h) + 0.5) / size - 0.5, 0, ny - 1)
-    xs = np.clip((np.arange(w) + 0.5) / size - 0.5, 0, nx - 1)
-    y0 = np.minimum(ys.astype(int), ny - 2) if ny > 1 else np.zeros(h, int)
-    x0 = np.minimum(xs.astype(int), nx - 2) if nx > 1 else np.zeros(w, int)
-    fy = (ys - y0)[:, None] if ny > 1 else np.zeros((h, 1))
-    fx = (xs - x0)[None, :] if nx > 1 else np.zeros((1, w))
-    y1 = np.minimum(y0 + 1, ny - 1)
-    x1 = np.minimum(x0 + 1, nx - 1)
-    top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x1] * fx
-    bottom = grid[y1][:, x0] * (1 - fx) + grid[y1][:, x1] * fx
-    return (top * (1 - fy) + bottom * fy).astype(np.float32)
+    # bilinear, block centres at the centres of the blocks; separable, so it is two
+    # small matrix products (rows, then columns) and no full-size float64 temporaries
+    def weights(n: int, cells: int) -> np.ndarray:
+        pos = np.clip((np.arange(n) + 0.5) / size - 0.5, 0, cells - 1)
+        lo = np.minimum(pos.astype(int), cells - 2) if cells > 1 else np.zeros(n, int)
+        frac = pos - lo if cells > 1 else np.zeros(n)
+        out = np.zeros((n, cells))
+        np.add.at(out, (np.arange(n), lo), 1 - frac)
+        np.add.at(out, (np.arange(n), np.minimum(lo + 1, cells - 1)), frac)
+        return out
+
+    rows = (weights(h, ny) @ grid).astype(np.float32)
+    return rows @ weights(w, nx).T.astype(np.float32)
 
 
 # ---------------------------------------------------------------------------

@@ -218,8 +218,12 @@ def compare(
             light = used.light
     if settings.scale == "auto":  # the lamp is settled on the analysis grid, then every scale
         del base_lin, warped, valid
+        # handed over, not kept here: _compare_multiscale drops the current scan once warped
+        held_current = [cur_img]
+        del cur_img
         result = _compare_multiscale(
-            baseline, current, settings, light, px_per_mm, stages, base_img, cur_img, reg
+            baseline, current, settings, light, px_per_mm, stages, base_img, held_current.pop(),
+            reg,
         )
         return dataclasses.replace(result, light_used=used)
     with stages.stage("change"):
@@ -313,12 +317,17 @@ def _compare_multiscale(
         warped, valid = warp_to_baseline(cur_lin, reg, out_shape=base_lin.shape[:2])
         del cur_lin
     with stages.stage("change"):
-        ms = multiscale_change(base_lin, warped, valid, light, px_per_mm=px_per_mm,
-                               device=select_device(settings.device), tile=settings.tile)
-        del warped, valid
+        # the scans are held only here, so multiscale_change can let them go once it
+        # has their slope (release): the levels then run without 2 full-res float scans
+        held = {"baseline": base_lin, "current": warped}
+        del base_lin, warped
+        ms = multiscale_change(held["baseline"], held["current"], valid, light,
+                               px_per_mm=px_per_mm, device=select_device(settings.device),
+                               tile=settings.tile, min_height_mm=settings.fine_min_height_mm,
+                               min_height_px=settings.fine_min_height_px, release=held.clear)
+        del valid
         s = ms.preview_scale
         preview = _preview8(downsample(base_img.pixels, s))
-        del base_lin
         level = next(lv for lv in ms.levels if abs(lv.pitch_px * s - 1.0) < 1e-6)
         change = ChangeMap(
             height=ms.preview, scale=s, method="photometric", noise_sigma=level.noise_sigma,
@@ -335,6 +344,9 @@ def _compare_multiscale(
         "light_azimuth": light.azimuth_deg,
         "light_elevation": light.elevation_deg,
         "registration_max_px": settings.registration_max_px,
+        # the height floor: the mm setting applies with px/mm, the px one without
+        "fine_min_height_mm": settings.fine_min_height_mm,
+        "fine_min_height_px": settings.fine_min_height_px,
         "levels": [dataclasses.asdict(lv) for lv in ms.levels],
     }
     return Comparison(

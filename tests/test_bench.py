@@ -354,3 +354,24 @@ def test_vm_hwm_sees_a_new_peak() -> None:
     block = np.ones(8_000_000 + int(before * 131072))  # > the current peak, in float64s
     assert vm_hwm_mb() >= before + 50
     del block
+
+
+def test_a_stage_run_twice_keeps_both_timings() -> None:
+    from bench.stages import unique_names
+
+    # scale auto resamples on the grid, then warps at full resolution: both are listed
+    assert unique_names(["read", "resample", "light", "resample"]) == [
+        "read", "resample", "light", "resample 2"]
+
+
+def test_a_native_render_that_cannot_fit_is_refused_not_attempted(tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    import bench.stages as stages
+
+    monkeypatch.setattr(stages, "_available_gb", lambda: 1.0)
+    monkeypatch.setattr(stages.subprocess, "run", lambda *a, **k: pytest.fail("rendered"))
+    out = stages.prepare_native(tmp_path, ["100MP"], log=lambda *_: None)
+    assert "needs about 45 GB" in str(out["100MP"]["error"])
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(stages.MonitorError, match="native size"):
+        stages.prepare_native(tmp_path, ["sample"])

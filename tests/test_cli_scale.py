@@ -85,3 +85,21 @@ def test_scale_auto_needs_the_photometric_method(blister_pair, tmp_path: Path) -
                                  "--out", str(tmp_path / "o"), "--scale", "auto",
                                  "--method", "depth"])
     assert result.exit_code != 0 and "photometric" in result.stderr
+
+
+def test_the_height_floor_setting_reaches_the_auto_route(blister_pair, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    d, truth, px_per_mm = blister_pair
+    # a floor above every blister's height: nothing is reported, and the setting is recorded
+    monkeypatch.setenv("MONITOR_FINE_MIN_HEIGHT_MM", "5")
+    auto = _compare(d, truth, px_per_mm, tmp_path / "auto", "auto")
+    assert auto["regions"] == []
+    assert auto["params"]["fine_min_height_mm"] == 5.0
+    monkeypatch.setenv("MONITOR_FINE_MIN_HEIGHT_MM", "-1")
+    light = truth["light_baseline"]
+    result = runner.invoke(app, [
+        "compare", str(d / "baseline.png"), str(d / "current.png"), "--out", str(tmp_path / "x"),
+        "--scale", "auto", "--light-azimuth", str(light["azimuth_deg"]),
+    ])
+    assert result.exit_code != 0 and "FINE_MIN_HEIGHT_MM" in result.output
+    assert not (tmp_path / "x").exists()

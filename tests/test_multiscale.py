@@ -197,3 +197,72 @@ def test_absolute_height_floor_in_mm_and_px(blisters):
     assert not any(np.allclose(r.centroid, weakest.centroid) for r in px.regions)
     with pytest.raises(MonitorError, match="min_height"):
         multiscale_change(b, w, valid, light, min_height_px=-1.0)
+
+
+def test_the_height_floor_defaults_to_the_validated_settings(blisters, monkeypatch):
+    import monitor.change.multiscale as ms_mod
+    from monitor.config import Settings
+
+    px_per_mm, pair, b, w, valid = blisters
+    light = pair.spec.light_baseline
+    out = multiscale_change(b, w, valid, light, px_per_mm=px_per_mm)
+    assert out.min_height_px == pytest.approx(Settings().fine_min_height_mm * px_per_mm)
+    # a different setting is what the route applies (no floor of its own)
+    monkeypatch.setattr(ms_mod, "Settings", lambda: Settings().replace(fine_min_height_px=0.7))
+    assert multiscale_change(b, w, valid, light).min_height_px == pytest.approx(0.7)
+    for name in ("fine_min_height_mm", "fine_min_height_px"):
+        with pytest.raises(MonitorError, match="at least 0"):
+            Settings().replace(**{name: -0.01})
+
+
+def test_release_lets_the_scans_go_once_the_slope_is_known(blisters):
+    px_per_mm, pair, b, w, valid = blisters
+    light = pair.spec.light_baseline
+    calls: list[int] = []
+    held = {"b": b.copy(), "w": w.copy()}
+
+    def release() -> None:
+        calls.append(len(held))
+        held.clear()
+
+    out = multiscale_change(held["b"], held["w"], valid, light, px_per_mm=px_per_mm,
+                            release=release)
+    ref = multiscale_change(b, w, valid, light, px_per_mm=px_per_mm)
+    assert calls == [2] and not held
+    assert [r.centroid for r in out.regions] == [r.centroid for r in ref.regions]
+
+
+def test_cpu_shortcuts_equal_the_reference_operations():
+    from scipy import ndimage
+
+    from monitor.change.multiscale import _cv2_smooth, _fast_side, _label8, _open3
+    from monitor.photometry import local_noise, smooth_background
+
+    rng = np.random.default_rng(0)
+    m = rng.random((90, 130)) > 0.4
+    square = np.ones((3, 3), bool)
+    assert np.array_equal(_open3(m), ndimage.binary_opening(m, structure=square))
+    labels, n = _label8(m)
+    ref, n_ref = ndimage.label(m, structure=square)
+    assert n == n_ref and np.array_equal(labels > 0, ref > 0)
+    x = rng.random((90, 130)).astype(np.float32)
+    wt = (rng.random((90, 130)) > 0.3).astype(np.float32)
+    slow = smooth_background(torch.from_numpy(x), torch.from_numpy(wt), 2.0).numpy()
+    assert np.allclose(_cv2_smooth(x, wt, 2.0), slow, atol=1e-5)
+    # tile sides: only the factors 2, 3, 5, and an even halo around the core
+    for n_min, core in ((1216, 1024), (1072, 880), (384, 192)):
+        side = _fast_side(n_min, core)
+        k = side
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        assert side >= n_min and k == 1 and (side - core) % 2 == 0
+    # the noise map on a sample of the rows and columns: the same spread within 4 %
+    # (blocks of 90 000 pixels here; at 24 MP they hold 560 000)
+    v = rng.normal(size=(1600, 2400)).astype(np.float32) * np.linspace(1, 3, 2400,
+                                                                       dtype=np.float32)
+    full, sampled = local_noise(v, np.ones(v.shape, bool)), local_noise(v, np.ones(v.shape, bool),
+                                                                         sample=2)
+    assert np.allclose(sampled, full, rtol=0.04)
+    with pytest.raises(MonitorError, match="sample"):
+        local_noise(v, np.ones(v.shape, bool), sample=0)

@@ -270,3 +270,38 @@ def test_findings_never_turn_could_not_tell_into_no_change(tmp_path: Path) -> No
     ok = dataclasses.replace(detail, regions=())
     assert render.findings_sentences(ok, [], "first comparison")[0].startswith("No change")
     store.engine.dispose()
+
+
+@needs_poppler
+def test_report_shows_the_scale_each_region_was_found_at(tmp_path: Path) -> None:
+    # scale = "auto": every region carries the pitch of the pyramid level it was found at
+    from monitor.results import ScaledRegion
+
+    scaled = (
+        ScaledRegion(1, "bulge", (20.5, 12.5), (14.0, 8.0, 27.0, 17.0), 96.0, 0.8, 0.4, 9.5,
+                     scale_px=1.0, scale_mm=0.25, level=0),
+        ScaledRegion(2, "recession", (44.0, 30.0), (40.0, 26.0, 48.0, 34.0), 60.0, -0.5, -0.2,
+                     6.1, scale_px=8.0, scale_mm=2.0, level=3),
+    )
+    store = db.init_home(tmp_path / "home")
+    repository.add_artwork(store, "nw", "The Night Watch", width_mm=16.0, height_mm=12.0)
+    for i, month in enumerate((1, 6)):
+        repository.ingest_scan(
+            store, "nw", write_image(tmp_path / f"s{i}.png", i),
+            repository.ScanMeta(captured_at=datetime(2024, month, 1, tzinfo=UTC), px_per_mm=4.0,
+                                light_azimuth=180.0, light_elevation=25.0),
+        )
+    stored = repository.compare_and_store(
+        store, "nw", lambda *a: make_comparison(scaled), write_outputs  # type: ignore[arg-type]
+    )
+    out = tmp_path / "report.pdf"
+    render.write_report(store, stored.id, out, now=datetime(2025, 3, 4, tzinfo=UTC))
+    text = " ".join(pdf_text(out, layout=False).split())
+    assert "Found at scale" in text
+    assert "0.25 mm" in text and "2 mm" in text
+    # the single grid's regions carry no scale: no column for it
+    (tmp_path / "plain").mkdir()
+    plain_store, plain = stored_comparison(tmp_path / "plain")
+    out2 = tmp_path / "plain.pdf"
+    render.write_report(plain_store, plain, out2, now=datetime(2025, 3, 4, tzinfo=UTC))
+    assert "Found at scale" not in " ".join(pdf_text(out2, layout=False).split())

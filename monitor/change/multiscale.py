@@ -43,7 +43,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -53,6 +55,7 @@ from scipy import ndimage
 from skimage import measure
 
 from monitor.checks import check_image, check_pair
+from monitor.config import Settings
 from monitor.errors import MonitorError
 from monitor.photometry import (
     BRIGHT,
@@ -137,11 +140,52 @@ def _coarse_background(
 
 
 def _cv2_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """:func:`monitor.photometry.blur` of a (1, 3, H, W) CPU tensor through cv2."""
+    """:func:`monitor.photometry.blur` of a (C, H, W) CPU tensor through cv2, plane by plane."""
     k = 2 * int(math.ceil(3 * sigma)) + 1
-    img = np.ascontiguousarray(x[0].permute(1, 2, 0).numpy())
-    out = cv2.GaussianBlur(img, (k, k), sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
-    return torch.from_numpy(out).permute(2, 0, 1)[None]
+    out = np.empty(tuple(x.shape), np.float32)
+    for i, plane in enumerate(x.numpy()):
+        cv2.GaussianBlur(plane, (k, k), sigma, dst=out[i], sigmaY=sigma,
+                         borderType=cv2.BORDER_REFLECT_101)
+    return torch.from_numpy(out)
+
+
+def _planar(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(H, W, 3) array -> contiguous (3, H, W) tensor on ``device``, negatives set to 0."""
+    out = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).to(device)
+    return out.clamp_min_(0)
+
+
+_SQUARE3 = np.ones((3, 3), np.uint8)
+
+
+def _open3(mask: np.ndarray) -> np.ndarray:
+    """``ndimage.binary_opening(mask, 3 x 3)`` (outside counts as False), through cv2.
+
+    Several times faster than scipy on a full-resolution level; the result is identical.
+    """
+    out = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, _SQUARE3,
+                           borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return out.view(bool)
+
+
+def _label8(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """8-connected components (``ndimage.label`` with a 3 x 3 structure), through cv2."""
+    n, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+    return labels, int(n) - 1
+
+
+def _cv2_smooth(x: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """:func:`monitor.photometry.smooth_background` for a small ``sigma`` (< 8) on the CPU.
+
+    The same normalised convolution (a ``2 ceil(3 sigma) + 1`` Gaussian, reflect-101
+    borders) through cv2's separable filter instead of a depthwise conv.
+    """
+    k = 2 * int(math.ceil(3 * sigma)) + 1
+    num = cv2.GaussianBlur(x * weight, (k, k), sigma, sigmaY=sigma,
+                           borderType=cv2.BORDER_REFLECT_101)
+    den = cv2.GaussianBlur(weight, (k, k), sigma, sigmaY=sigma,
+                           borderType=cv2.BORDER_REFLECT_101)
+    return num / np.maximum(den, 1e-6)
 
 
 def _label_max(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
@@ -173,24 +217,29 @@ def _native_slope(
         ys0, ys1 = max(t.y0 - halo, 0), min(t.y1 + halo, h)
         xs0, xs1 = max(t.x0 - halo, 0), min(t.x1 + halo, w)
         core = (slice(t.y0 - ys0, t.y1 - ys0), slice(t.x0 - xs0, t.x1 - xs0))
-        b = torch.from_numpy(np.ascontiguousarray(baseline[ys0:ys1, xs0:xs1])).to(device)
-        c = torch.from_numpy(np.ascontiguousarray(current[ys0:ys1, xs0:xs1])).to(device)
-        b = b.permute(2, 0, 1)[None].clamp_min(0)
-        c = c.permute(2, 0, 1)[None].clamp_min(0)
+        # planar (3, H, W) and contiguous: every reduction over the colours is then a
+        # vectorised elementwise pass (on interleaved pixels it was a third of the stage)
+        b = _planar(baseline[ys0:ys1, xs0:xs1], device)
+        c = _planar(current[ys0:ys1, xs0:xs1], device)
         v = torch.from_numpy(np.ascontiguousarray(valid[ys0:ys1, xs0:xs1])).to(device)
-        trust = v & (b.amin(1)[0] > DARK) & (b.amax(1)[0] < BRIGHT)
-        trust &= (c.amin(1)[0] > DARK) & (c.amax(1)[0] < BRIGHT)
+        trust = v & (b.amin(0) > DARK) & (b.amax(0) < BRIGHT)
+        trust &= (c.amin(0) > DARK) & (c.amax(0) < BRIGHT)
         # erode by 3 px: the warp's edge and clipped pixels' neighbours are not trusted
-        trust = -F.max_pool2d(-trust[None, None].float(), 7, stride=1, padding=3)[0, 0] > 0.5
-        brightness = (b.mean(dim=1)[0] / median_lum).clamp(0, 1)
+        if device.type == "cpu":  # cv2's erosion: the same (outside ignored), far faster
+            trust = torch.from_numpy(
+                cv2.erode(trust.numpy().view(np.uint8), np.ones((7, 7), np.uint8)).view(bool)
+            )
+        else:
+            trust = -F.max_pool2d(-trust[None, None].float(), 7, stride=1, padding=3)[0, 0] > 0.5
+        brightness = (b.mean(dim=0) / median_lum).clamp(0, 1)
         if presmooth_px > 0 and device.type == "cpu":
             # cv2's separable Gaussian (same kernel size, reflect-101 borders as
             # kornia's) is several times faster than a depthwise conv on the CPU
             b, c = (_cv2_blur(x, presmooth_px) for x in (b, c))
         elif presmooth_px > 0:
-            b, c = blur(b[0], presmooth_px)[None], blur(c[0], presmooth_px)[None]
+            b, c = blur(b, presmooth_px), blur(c, presmooth_px)
         wt = trust.float()
-        ratio = (torch.log(c + EPS) - torch.log(b + EPS))[0]
+        ratio = torch.log(c + EPS) - torch.log(b + EPS)
         del b, c
         gy = 2 * (torch.arange(ys0, ys1, device=device, dtype=torch.float32) + 0.5) / h - 1
         gx = 2 * (torch.arange(xs0, xs1, device=device, dtype=torch.float32) + 0.5) / w - 1
@@ -199,7 +248,12 @@ def _native_slope(
         ratio = (ratio - low[0]) * wt
         achromatic = ratio.mean(dim=0)
         chroma_t = torch.sqrt(((ratio - achromatic) ** 2).mean(dim=0))
-        chroma_s = smooth_background(chroma_t * brightness, wt, 2.0)
+        if device.type == "cpu":
+            chroma_s = torch.from_numpy(
+                _cv2_smooth((chroma_t * brightness).numpy(), wt.numpy(), 2.0)
+            )
+        else:
+            chroma_s = smooth_background(chroma_t * brightness, wt, 2.0)
         s = -torch.expm1(achromatic) * gain * wt
         slope[t.y0 : t.y1, t.x0 : t.x1] = s[core].cpu().numpy()
         chroma[t.y0 : t.y1, t.x0 : t.x1] = chroma_s[core].cpu().numpy()
@@ -223,7 +277,8 @@ def _appearance_and_fill(
     """Appearance (chromatic) mask at native resolution; fills ``slope`` there in place."""
     h, w = ok.shape
     long_side = max(h, w)
-    sub = chroma[ok][::7]
+    # every 7th pixel's chroma where trusted (chroma[ok] would be a full-size copy)
+    sub = chroma.ravel()[::7][ok.ravel()[::7]]
     threshold = max(chroma_floor, float(np.median(sub)) + chroma_z * robust_sigma(sub))
     f = 4
     # dilate on a 4x coarser grid: the dilation is long (0.6 % of the long side)
@@ -245,15 +300,30 @@ def _appearance_and_fill(
     return appearance
 
 
+def _fast_side(n: int, core: int) -> int:
+    """Smallest side >= ``n`` with only the factors 2, 3 and 5 and ``side - core`` even."""
+    m = n
+    while True:
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1 and (m - core) % 2 == 0:
+            return m
+        m += 1
+
+
 def _integrate_level(
     slope: np.ndarray, direction: tuple[float, float], decay: float, blur_px: float, tile: int,
     halo_decays: float, batch: int, device: torch.device,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two-sided integration of one level in batched tiles with halos."""
     h, w = slope.shape
-    halo = int(math.ceil(halo_decays * decay))
     core = min(tile, max(h, w))
-    size = core + 2 * halo
+    # the halo grows to the next FFT-friendly tile side (factors 2, 3, 5): a side
+    # such as 1216 = 2^6 x 19 costs about twice as much per pixel
+    size = _fast_side(core + 2 * int(math.ceil(halo_decays * decay)), core)
+    halo = (size - core) // 2
     height = np.zeros((h, w), np.float32)
     linear = np.zeros((h, w), np.float32)
     tiles = list(iter_tiles((h, w), core, halo))
@@ -261,8 +331,9 @@ def _integrate_level(
         group = tiles[i : i + batch]
         stack = np.stack([_read_padded(slope, t, size) for t in group])
         s = torch.from_numpy(stack).to(device)
-        hh, ll = integrate_two_sided_batch(s, direction, decay_px=decay, blur_px=blur_px)
-        hh, ll = hh.cpu().numpy(), ll.cpu().numpy()
+        ht, lt = integrate_two_sided_batch(s, direction, decay_px=decay, blur_px=blur_px)
+        hh, ll = ht.cpu().numpy(), lt.cpu().numpy()
+        del s, ht, lt, stack
         for k, t in enumerate(group):
             rows = slice(halo, halo + t.y1 - t.y0)
             cols = slice(halo, halo + t.x1 - t.x0)
@@ -283,8 +354,7 @@ def _tail_threshold(
     extrapolated to ``false_alarms`` expected components. Never below ``z_floor``.
     """
     mag = np.abs(zmap)
-    low = ndimage.binary_opening(mag >= fit[0], structure=np.ones((3, 3), bool))
-    labels, n = ndimage.label(low, structure=np.ones((3, 3), bool))
+    labels, n = _label8(_open3(mag >= fit[0]))
     if n < 20:
         return z_floor
     peaks = _label_max(mag, labels, n)[1:]
@@ -312,67 +382,95 @@ def _level_regions(
     direction: tuple[float, float], nms_pitch: int, nms_shape: tuple[int, int],
     min_height: float = 0.0, max_appearance_overlap: float = 0.5, tail_ratio: float = 5.0,
 ) -> list[_Candidate]:
-    """Regions of one level (vectorised seeds / extents), in baseline pixels."""
-    found: list[tuple[ScaledRegion, np.ndarray]] = []
-    structure = np.ones((3, 3), bool)
+    """Regions of one level (vectorised seeds / extents), in baseline pixels.
+
+    ``zmap`` is negated in place for the recessions (a full-resolution copy less).
+    """
+    found: list[tuple[ScaledRegion, np.ndarray] | None] = []
     for polarity, sign in (("bulge", 1.0), ("recession", -1.0)):
-        s = sign * zmap
-        low = ndimage.binary_opening(s >= 0.5 * z, structure=structure)
-        labels, n = ndimage.label(low, structure=structure)
+        s = zmap if sign > 0 else np.negative(zmap, out=zmap)
+        labels, n = _label8(_open3(s >= 0.5 * z))
         if n == 0:
             continue
         peaks = _label_max(s, labels, n)
-        peak_px = peaks[labels]
-        final = low & (peak_px >= z) & (s >= np.maximum(0.5 * z, extent_frac * peak_px))
-        lab2, _ = ndimage.label(final, structure=structure)
-        for props in measure.regionprops(lab2):
-            if props.area < min_area:
+        # only the components seeded at z can hold a region: work in their boxes
+        # (one pass over the level for the boxes, none per region)
+        seeded = np.flatnonzero(peaks[1:] >= z) + 1
+        if seeded.size == 0:
+            continue
+        boxes = ndimage.find_objects(labels)
+        for k in seeded:
+            box = boxes[k - 1]
+            if box is None:  # pragma: no cover - a labelled component has a box
                 continue
-            rr, cc = props.coords[:, 0], props.coords[:, 1]
-            zpeak = float(s[rr, cc].max())
-            if zpeak < z or appearance[rr, cc].mean() > max_appearance_overlap:
-                continue
-            values = height[rr, cc]
-            peak = float(values.max() if sign > 0 else values.min())
-            if abs(peak) < min_height:
-                continue
-            row, col = props.centroid
-            r0, c0, r1, c1 = props.bbox
-            area_px = float(props.area) * pitch * pitch
-            region = ScaledRegion(
-                id=0,
-                polarity=polarity,  # type: ignore[arg-type]
-                centroid=((col + 0.5) * pitch, (row + 0.5) * pitch),
-                bbox=(c0 * pitch, r0 * pitch, c1 * pitch, r1 * pitch),
-                area_px=area_px,
-                peak=peak,
-                mean=float(values.mean()),
-                significance=zpeak,
-                area_mm2=None if not px_per_mm else area_px / px_per_mm**2,
-                scale_px=float(pitch),
-                scale_mm=None if not px_per_mm else pitch / px_per_mm,
-                level=level,
-            )
-            # footprint on the common suppression grid
-            if pitch >= nms_pitch:  # a level pixel covers k x k grid cells
-                k = pitch // nms_pitch
-                off = np.arange(k)
-                ys = (rr[:, None, None] * k + off[None, :, None]) + 0 * off[None, None, :]
-                xs = (cc[:, None, None] * k + off[None, None, :]) + 0 * off[None, :, None]
-                ys, xs = ys.ravel(), xs.ravel()
-            else:
-                ys, xs = rr * pitch // nms_pitch, cc * pitch // nms_pitch
-            # grown by two cells: fragments of one deformation (a tenting ridge broken
-            # by the light direction) touch and are suppressed as one region
-            off = np.arange(-2, 3)
-            ys = (ys[:, None, None] + off[None, :, None] + 0 * off[None, None, :]).ravel()
-            xs = (xs[:, None, None] + off[None, None, :] + 0 * off[None, :, None]).ravel()
-            ys = ys.clip(0, nms_shape[0] - 1)
-            xs = xs.clip(0, nms_shape[1] - 1)
-            found.append((region, np.unique(ys * nms_shape[1] + xs)))
-    kept = drop_tails([r for r, _ in found], direction, tail_ratio)
+            oy, ox = box[0].start, box[1].start
+            final = (labels[box] == k) & (s[box] >= max(0.5 * z, extent_frac * peaks[k]))
+            sub, m = _label8(np.ascontiguousarray(final))
+            for props in measure.regionprops(sub) if m else ():
+                if props.area < min_area:
+                    continue
+                found.append(_make_candidate(
+                    props, oy, ox, s, height, appearance, sign=sign, polarity=polarity,
+                    level=level, pitch=pitch, z=z, px_per_mm=px_per_mm,
+                    nms_pitch=nms_pitch, nms_shape=nms_shape, min_height=min_height,
+                    max_appearance_overlap=max_appearance_overlap,
+                ))
+    kept = drop_tails([c[0] for c in found if c is not None], direction, tail_ratio)
     ids = {id(r) for r in kept}
-    return [_Candidate(r, cells) for r, cells in found if id(r) in ids]
+    return [_Candidate(c[0], c[1]) for c in found if c is not None and id(c[0]) in ids]
+
+
+def _make_candidate(
+    props: Any, oy: int, ox: int, s: np.ndarray,
+    height: np.ndarray, appearance: np.ndarray, *, sign: float, polarity: str, level: int,
+    pitch: int, z: float, px_per_mm: float | None, nms_pitch: int, nms_shape: tuple[int, int],
+    min_height: float, max_appearance_overlap: float,
+) -> tuple[ScaledRegion, np.ndarray] | None:
+    """One component (``props`` of a box at ``oy, ox``) as a region and its footprint, or None."""
+    rr, cc = props.coords[:, 0] + oy, props.coords[:, 1] + ox
+    zpeak = float(s[rr, cc].max())
+    if zpeak < z or appearance[rr, cc].mean() > max_appearance_overlap:
+        return None
+    values = height[rr, cc]
+    peak = float(values.max() if sign > 0 else values.min())
+    if abs(peak) < min_height:
+        return None
+    row, col = props.centroid
+    row, col = row + oy, col + ox
+    r0, c0, r1, c1 = props.bbox
+    r0, r1, c0, c1 = r0 + oy, r1 + oy, c0 + ox, c1 + ox
+    area_px = float(props.area) * pitch * pitch
+    region = ScaledRegion(
+        id=0,
+        polarity=polarity,  # type: ignore[arg-type]
+        centroid=((col + 0.5) * pitch, (row + 0.5) * pitch),
+        bbox=(c0 * pitch, r0 * pitch, c1 * pitch, r1 * pitch),
+        area_px=area_px,
+        peak=peak,
+        mean=float(values.mean()),
+        significance=zpeak,
+        area_mm2=None if not px_per_mm else area_px / px_per_mm**2,
+        scale_px=float(pitch),
+        scale_mm=None if not px_per_mm else pitch / px_per_mm,
+        level=level,
+    )
+    # footprint on the common suppression grid
+    if pitch >= nms_pitch:  # a level pixel covers k x k grid cells
+        k = pitch // nms_pitch
+        off = np.arange(k)
+        ys = (rr[:, None, None] * k + off[None, :, None]) + 0 * off[None, None, :]
+        xs = (cc[:, None, None] * k + off[None, None, :]) + 0 * off[None, :, None]
+        ys, xs = ys.ravel(), xs.ravel()
+    else:
+        ys, xs = rr * pitch // nms_pitch, cc * pitch // nms_pitch
+    # grown by two cells: fragments of one deformation (a tenting ridge broken
+    # by the light direction) touch and are suppressed as one region
+    off = np.arange(-2, 3)
+    ys = (ys[:, None, None] + off[None, :, None] + 0 * off[None, None, :]).ravel()
+    xs = (xs[:, None, None] + off[None, None, :] + 0 * off[None, :, None]).ravel()
+    ys = ys.clip(0, nms_shape[0] - 1)
+    xs = xs.clip(0, nms_shape[1] - 1)
+    return region, np.unique(ys * nms_shape[1] + xs)
 
 
 def _suppress(candidates: list[_Candidate], overlap: float) -> list[_Candidate]:
@@ -415,8 +513,9 @@ def multiscale_change(
     presmooth_px: float = 1.0,
     chroma_z: float = 6.0,
     chroma_floor: float = 0.03,
-    min_height_mm: float = 0.02,
-    min_height_px: float = 0.12,
+    min_height_mm: float | None = None,
+    min_height_px: float | None = None,
+    release: Callable[[], None] | None = None,
 ) -> MultiScaleChange:
     """Regions of height change at every scale, from native pixels to canvas-wide bulges.
 
@@ -465,12 +564,20 @@ def multiscale_change(
     min_height_mm, min_height_px
         Absolute floor on a region's peak height change: ``min_height_mm``
         when ``px_per_mm`` is known, else ``min_height_px`` baseline pixel
-        pitches. At native resolution the level of detection is so low that
+        pitches; None takes the validated settings ``fine_min_height_mm`` /
+        ``fine_min_height_px`` (:class:`monitor.config.Settings`, defaults
+        0.02 mm and 0.12 px). At native resolution the level of detection is so low that
         faint, few-pixel texture residuals pass ``z`` (10 sigmas of a level
         noise of ~1 micrometre); a 20 um floor removes them. Both were
         chosen on ``TRAIN_SEEDS`` pairs at 2 and 6 MP (false alarms <= 0.02 mm
         / 0.10 px, the faintest true blister 0.027 mm / 0.14 px), never on
         test pairs.
+
+    release
+        Called once the native slope is computed, when ``baseline`` and
+        ``current`` are no longer read: a caller that holds the scans only
+        through what ``release`` clears lets their memory go before the levels
+        are built (at 100 MP the two float scans are 2.3 GB).
 
     Returns
     -------
@@ -493,7 +600,10 @@ def multiscale_change(
     0
     """
     _check_inputs(baseline, current, valid, tile, px_per_mm)
-    if not (min_height_mm >= 0 and min_height_px >= 0):
+    defaults = Settings()
+    min_height_mm = defaults.fine_min_height_mm if min_height_mm is None else min_height_mm
+    min_height_px = defaults.fine_min_height_px if min_height_px is None else min_height_px
+    if not (min_height_mm >= 0 and min_height_px >= 0):  # NaN fails too
         raise MonitorError("multiscale: min_height_mm and min_height_px must be >= 0")
     min_height = min_height_mm * px_per_mm if px_per_mm else min_height_px
     if not (z > 0 and 0 < extent_frac < 1 and decay_level_px > 0 and halo_decays > 0
@@ -522,7 +632,9 @@ def multiscale_change(
         if not ok.any():
             raise MonitorError("multiscale: no trusted pixels (all dark, clipped or outside)")
         appearance = _appearance_and_fill(slope, chroma, ok, chroma_z, chroma_floor, dev)
-        del chroma
+        del chroma, baseline, current, valid  # the levels read the slope only
+        if release is not None:
+            release()
         t0 = mark("ms_slope", t0)
 
         nms_pitch = 4
@@ -530,8 +642,10 @@ def multiscale_change(
         candidates: list[_Candidate] = []
         level_stats: list[tuple[int, int, tuple[int, int], float, int, float]] = []
         level_slope = slope
-        level_ok = ok.astype(np.float32)
-        level_app = appearance.astype(np.float32)
+        # bool at level 0 (a float copy of each would be two more full-resolution maps),
+        # fractions of trusted / appearance pixels from level 1 on
+        level_ok: np.ndarray = ok
+        level_app: np.ndarray = appearance
         preview, preview_scale = None, 1.0
         level = 0
         while True:
@@ -545,8 +659,16 @@ def multiscale_change(
             linear *= pitch
             trusted = level_ok > 0.5
             clean = level_app < 0.5
-            noise_map = local_noise(linear, trusted & clean)
-            zmap = np.where(trusted, height / np.maximum(noise_map, 1e-12), 0.0)
+            # spreads measured on about 4 M pixels of the level at most
+            sample = max(1, int(math.sqrt(lh * lw / 4e6)))
+            noise_map = local_noise(linear, trusted & clean, sample=sample)
+            del linear
+            noise_median = float(np.median(noise_map[::sample, ::sample]))
+            # z = height / noise where trusted, else 0, in the noise map's own memory
+            zmap = np.maximum(noise_map, 1e-12, out=noise_map)
+            np.divide(height, zmap, out=zmap)
+            zmap[~trusted] = 0.0
+            del noise_map
             min_area = max(4, int(math.pi / 4 * min_diameter_level_px**2))
             z_level = _tail_threshold(np.where(clean, zmap, 0.0), z, false_alarms, tail_fit)
             found = _level_regions(
@@ -557,22 +679,23 @@ def multiscale_change(
             )
             candidates.extend(found)
             level_stats.append(
-                (level, pitch, (lh, lw), float(np.median(noise_map)), len(found), z_level)
+                (level, pitch, (lh, lw), noise_median, len(found), z_level)
             )
             if preview is None and max(lh, lw) <= 1600:
                 preview = np.where(trusted | (level_ok > 0), height, np.nan).astype(np.float32)
                 preview_scale = 1.0 / pitch
-            del height, linear, zmap, noise_map
+            del height, zmap
             t0 = mark(f"ms_level{level}", t0)
             level += 1
             nxt = (math.ceil(lh / 2), math.ceil(lw / 2))
             if max(nxt) < min_level_side or (max_levels is not None and level >= max_levels):
                 break
-            pooled = F.avg_pool2d(
-                torch.from_numpy(np.stack([level_slope, level_ok, level_app]))[None], 2,
-                ceil_mode=True,
-            )[0].numpy()
-            level_slope, level_ok, level_app = (np.ascontiguousarray(p) for p in pooled)
+            # one map at a time (a stacked copy of level 0 would be three more maps)
+            level_slope, level_ok, level_app = (
+                F.avg_pool2d(torch.from_numpy(m.astype(np.float32, copy=False))[None, None], 2,
+                             ceil_mode=True)[0, 0].numpy()
+                for m in (level_slope, level_ok, level_app)
+            )
             if level == 1:
                 del slope
         kept = _suppress(candidates, nms_overlap)

@@ -42,7 +42,7 @@ from monitor import __version__
 from monitor.errors import MonitorError
 from monitor.report.charts import history_chart_png
 from monitor.report.figures import JPEG_QUALITY, colour_limit
-from monitor.results import AppearanceRegion, Outline, Region, height_units
+from monitor.results import AppearanceRegion, Outline, Region, ScaledRegion, height_units
 from monitor.store.db import Store
 from monitor.store.repository import (
     ArtworkHistory,
@@ -331,6 +331,20 @@ def _size(bbox: Sequence[float], px_per_mm: float | None) -> str:
     return f"{w:.0f}{nb}×{nb}{h:.0f}{nb}px"
 
 
+def _scale(region: Region) -> str:
+    """The pyramid level's pixel pitch a region was found at (``scale = auto``), or "".
+
+    In mm when the scan's scale is known (``scale_mm``), else in baseline pixels;
+    a region of the single analysis grid carries no scale.
+    """
+    nb = "\u00a0"
+    if not isinstance(region, ScaledRegion):
+        return ""
+    if region.scale_mm is not None:
+        return f"{region.scale_mm:.2g}{nb}mm"
+    return f"{region.scale_px:.0f}{nb}px"
+
+
 def _region_rows(
     detail: ComparisonDetail, outline: tuple[float, float, float, float],
     closeups: Mapping[str, Path | None],
@@ -357,6 +371,7 @@ def _region_rows(
                 "area": _area(r.area_px, r.area_mm2),
                 "peak": peak,
                 "significance": f"{r.significance:.0f}{nb}×{nb}noise",
+                "scale": _scale(r),
                 "closeup": _uri(closeups.get(f"region-{r.id}")),
             }
         )
@@ -669,6 +684,7 @@ def build_context(
             "lod": "—" if lod is None else f"{lod:.2g} {heat_units}",
         },
         "regions": region_rows,
+        "regions_scaled": any(r["scale"] for r in region_rows),
         "appearance": appearance_rows,
         "closeup_rows": _pairs(
             [{"src": r["closeup"], "number": r["number"],
