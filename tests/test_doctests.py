@@ -41,6 +41,7 @@ MODULES = [
     "monitor.store.repository.trends",
     "monitor.light.check",
     "monitor.light.estimate",
+    "monitor.change.multiscale",
 ]
 
 
