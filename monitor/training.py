@@ -128,6 +128,8 @@ class TrainConfig:
     light_jitter_max_deg: float = 25.0
     #: Share of examples told the exact light.
     exact_light_share: float = 0.2
+    #: Start from these weights (same architecture) instead of a fresh net (fine-tuning).
+    init: str | None = None
 
     def check(self) -> None:
         """Raise :class:`MonitorError` for impossible values."""
@@ -808,6 +810,12 @@ def train(
     residual = PHYS_CHANNEL if config.kind == "pair" else -1
     spec = NetSpec(n_in, 1, tuple(config.widths), "none", config.stem, residual)
     model = UNet(spec).to(device)
+    if config.init:
+        start_net = load_net(Path(config.init), torch.device("cpu"), kind=config.kind)
+        if start_net.spec != spec:
+            raise MonitorError(f"--init {config.init}: architecture differs from the config's")
+        model.load_state_dict(start_net.model.state_dict())
+        log(f"starting from {config.init} (sha256 {start_net.sha256[:12]})")
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     warm = max(1, min(50, config.steps // 20))
 
@@ -964,6 +972,7 @@ def train(
             "probe_log": probes,
             "probe_without_net": round(reference, 6),
             "kept_step": best[1],
+            "initialised_from": config.init,
             "loss": "pair: weighted Huber (beta 0.05, changed pixels x5); relief: offset-free "
             "Huber (beta 0.05) + 2 x L1 of the gradient",
         },
@@ -972,7 +981,8 @@ def train(
         f"--pairs {config.pairs} --val-pairs {config.val_pairs} --batch {config.batch} "
         f"--crop {config.crop} --seed {config.seed} --threads {config.threads}"
         + (f" --small-pairs {config.small_pairs} --light-jitter {config.light_jitter_deg:g}"
-           if config.kind == "pair" else ""),
+           if config.kind == "pair" else "")
+        + (f" --lr {config.lr:g} --init {config.init}" if config.init else ""),
     }
     card_path = out_dir / f"{config.kind}.card.json"
     card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")

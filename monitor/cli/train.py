@@ -48,6 +48,11 @@ def register(app: typer.Typer) -> None:
             int, typer.Option(help="Further pair-training pairs with small damage (blisters, "
                               "tenting, cupping).")
         ] = 40,
+        lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 2e-3,
+        init: Annotated[
+            Path | None,
+            typer.Option(help="Start from these weights (same architecture): fine-tuning."),
+        ] = None,
         light_jitter: Annotated[
             float, typer.Option(help="Pair training: sigma (deg) of the told light's azimuth "
                                 "error, as the light estimator leaves it; 0 tells the truth.")
@@ -71,7 +76,7 @@ def register(app: typer.Typer) -> None:
             config = TrainConfig(
                 kind=kind, steps=steps, size=size, pairs=pairs, val_pairs=val_pairs,
                 batch=batch, crop=crop, seed=seed, threads=threads, small_pairs=small_pairs,
-                light_jitter_deg=light_jitter,
+                light_jitter_deg=light_jitter, lr=lr, init=str(init) if init else None,
                 device=str(select_device(device)),
             )
             result = run_train(
