@@ -16,7 +16,17 @@ and photographed paint, canvas weave, impasto, bulges, recessions and ridges;
 exposure, white balance, a lamp that drifts a few degrees, raking or steeper
 light from any azimuth, point-lamp falloff, varnish gloss, vignetting, lens
 distortion, sensor noise, JPEG or 16-bit files, discoloration and yellowing,
-and pairs with no change at all.
+and pairs with no change at all; small damage (blisters, tenting along a
+crack, cupping: :func:`monitor.synth.small.small_damage_spec`) in
+``small_pairs`` further pairs of their own.
+
+The network is told the light as the light estimator leaves it: for a share
+``1 - exact_light_share`` of the examples the told azimuth is the true one
+plus a draw of the estimator's measured error (:func:`jittered_light`:
+normal with ``light_jitter_deg`` standard deviation, so median ~0.67 sigma
+and 90th percentile ~1.6 sigma, clipped at ``light_jitter_max_deg``), and the
+inputs (turn, integration direction, gain) are computed from that told light,
+as an inference from an estimated lamp does.
 
 Validation uses ``synth.VALIDATION_PAINTINGS`` / ``synth.VALIDATION_SEEDS``
 only; the level of detection of the pair method (``noise_mult``,
@@ -43,6 +53,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -69,7 +80,7 @@ from monitor.results import ChangeMap, Light, Region
 
 KINDS = ("pair", "relief")
 DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "monitor-train"
-VERSION = "v1"
+VERSION = "v2"
 Log = Callable[[str], None]
 
 __all__ = [
@@ -77,6 +88,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "base_scene",
+    "jittered_light",
     "supersampled_scene",
     "load_records",
     "perturbed_mapping",
@@ -109,6 +121,15 @@ class TrainConfig:
     stem: int = 2
     threads: int = 2
     device: str = "cpu"
+    #: Further training pairs with small damage (``synth.small.small_damage_spec``).
+    small_pairs: int = 40
+    #: Told-light azimuth error: normal with this sigma (degrees), clipped below.
+    light_jitter_deg: float = 8.0
+    light_jitter_max_deg: float = 25.0
+    #: Share of examples told the exact light.
+    exact_light_share: float = 0.2
+    #: Start from these weights (same architecture) instead of a fresh net (fine-tuning).
+    init: str | None = None
 
     def check(self) -> None:
         """Raise :class:`MonitorError` for impossible values."""
@@ -116,6 +137,14 @@ class TrainConfig:
             raise MonitorError(f"unknown network kind {self.kind!r}; choose pair or relief")
         if self.steps < 1 or self.pairs < 1 or self.batch < 1 or self.val_pairs < 0:
             raise MonitorError("steps, pairs and batch must be >= 1 (val_pairs >= 0)")
+        if self.small_pairs < 0:
+            raise MonitorError(f"small_pairs must be >= 0, got {self.small_pairs}")
+        if not (0 <= self.light_jitter_deg <= 45 and 0 <= self.light_jitter_max_deg <= 90):
+            raise MonitorError("light_jitter_deg must be within 0..45 and "
+                               "light_jitter_max_deg within 0..90 degrees")
+        if not 0 <= self.exact_light_share <= 1:
+            raise MonitorError(f"exact_light_share must be within 0..1, got "
+                               f"{self.exact_light_share}")
         if not 64 <= self.size <= 2048:
             raise MonitorError(f"size must be within 64..2048 px, got {self.size}")
         multiple = self.stem * 2 ** (len(self.widths) - 1)
@@ -224,8 +253,43 @@ def _draw_spec(split: str, index: int, size: int) -> synth.PairSpec:
     return spec
 
 
+#: Seeds of the small-damage training pairs: TRAIN_SEEDS, disjoint from _draw_spec's.
+SMALL_SEED_OFFSET = 500_000
+#: Pixels per millimetre of the small-damage training canvases (as a 6000 px
+#: scan of a 60 cm canvas).
+SMALL_PX_PER_MM = 10.0
+
+
+def _draw_small_spec(index: int, size: int) -> synth.PairSpec:
+    """Spec of small-damage training pair ``index`` (blisters, tenting, cupping)."""
+    from monitor.synth.small import small_damage_spec
+
+    seed = synth.TRAIN_SEEDS.start + SMALL_SEED_OFFSET + index
+    if seed not in synth.TRAIN_SEEDS:
+        raise MonitorError("train-small: too many pairs")
+    rng = np.random.default_rng([seed, 4343])
+    paintings = synth.paintings_for("train")
+    painting = None
+    if paintings and rng.random() < 0.5:
+        painting = paintings[int(rng.integers(len(paintings)))]
+    portrait = bool(rng.random() < 0.25)
+    short = max(64, round(size * 0.75))
+    dims = (short, size) if portrait else (size, short)
+    spec = small_damage_spec(
+        seed, size=dims, canvas_mm=size / SMALL_PX_PER_MM, damage="fine", painting=painting
+    ).spec
+    az = float(rng.uniform(0.0, 360.0))  # the lamp from any azimuth
+    drift = spec.light_current.azimuth_deg - spec.light_baseline.azimuth_deg
+    return dataclasses.replace(
+        spec,
+        light_baseline=Light(az, spec.light_baseline.elevation_deg),
+        light_current=Light((az + drift) % 360.0, spec.light_current.elevation_deg),
+    )
+
+
 def _render_record(split: str, index: int, size: int, path: Path) -> None:
-    spec = _draw_spec(split, index, size)
+    spec = _draw_small_spec(index, size) if split == "train-small" else _draw_spec(
+        split, index, size)
     pair = synth.render_pair(spec)
     labels = np.zeros(pair.height_change.shape, np.uint8)
     polarity = np.zeros(len(pair.regions) + 1, np.int8)
@@ -260,7 +324,8 @@ def load_records(
     Parameters
     ----------
     split
-        ``train`` or ``validation`` (the test split is the benchmark's).
+        ``train``, ``train-small`` (small damage, TRAIN seeds) or
+        ``validation`` (the test split is the benchmark's).
     n
         Number of pairs (indices ``0 .. n-1`` of the split's seed range).
     size
@@ -277,7 +342,7 @@ def load_records(
     list of dict
         One record per pair (arrays as saved by the renderer step).
     """
-    if split not in ("train", "validation"):
+    if split not in ("train", "train-small", "validation"):
         raise MonitorError(f"training reads the train and validation splits only, not {split!r}")
     folder = (cache_dir or DEFAULT_CACHE) / f"{split}-{size}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -358,6 +423,45 @@ def _light(rec: dict[str, np.ndarray]) -> Light:
     return Light(float(rec["light"][0]), float(rec["light"][1]))
 
 
+def jittered_light(
+    light: Light, rng: np.random.Generator, sigma_deg: float = 8.0, max_deg: float = 25.0,
+    exact_share: float = 0.2,
+) -> Light:
+    """The light as an estimate leaves it: the true azimuth plus the estimator's error.
+
+    The light estimator's azimuth error on pairs with relief is ~4-8 degrees
+    at the median, ~12 at the 90th percentile and 15-25 at worst (it refuses
+    beyond); a normal draw of ``sigma_deg`` (median 0.67 sigma, 90th
+    percentile 1.64 sigma) clipped at ``max_deg`` follows that.
+
+    Parameters
+    ----------
+    light
+        The true lamp.
+    rng
+        Random draws.
+    sigma_deg, max_deg
+        Standard deviation and clip of the azimuth error, degrees.
+    exact_share
+        Probability that the light is returned exactly (a user who gives it).
+
+    Returns
+    -------
+    Light
+        Same elevation, azimuth in [0, 360).
+
+    Examples
+    --------
+    >>> told = jittered_light(Light(180, 30), np.random.default_rng(1), exact_share=0.0)
+    >>> 0 < abs(told.azimuth_deg - 180) <= 25
+    True
+    """
+    if rng.random() < exact_share or sigma_deg <= 0:
+        return light
+    err = float(np.clip(rng.normal(0.0, sigma_deg), -max_deg, max_deg))
+    return Light((light.azimuth_deg + err) % 360.0, light.elevation_deg)
+
+
 @dataclass
 class _Example:
     x: torch.Tensor  # (C, H, W) float16, canonical orientation
@@ -365,9 +469,12 @@ class _Example:
     m: torch.Tensor  # (H, W) bool, loss mask
 
 
-def _pair_example(rec: dict[str, np.ndarray], rng: np.random.Generator) -> _Example:
+def _pair_example(
+    rec: dict[str, np.ndarray], rng: np.random.Generator, told: Light | None = None
+) -> _Example:
+    """One example; ``told`` is the light the inputs are computed from (default: the true)."""
     base, cur, valid = _registered(rec, rng)
-    inputs = pair_inputs(base, cur, valid, _light(rec))
+    inputs = pair_inputs(base, cur, valid, told or _light(rec))
     k = inputs.turns
     dh = torch.from_numpy(np.ascontiguousarray(rec["height_change"], dtype=np.float32))
     ok = torch.from_numpy(inputs.trusted)
@@ -572,8 +679,9 @@ def _validate_pair(
                 for ch, (so, sp) in zip(raw, spreads, strict=True)
             ]
             res = _evaluate(changes, records, z, min_frac)
-            key = (float(res["f1"]), -int(res["false_alarms_on_no_change"]))  # type: ignore[call-overload]
-            if best is None or key > (best[2], best[3]["_fa"]):  # type: ignore[operator]
+            key = (float(cast(float, res["f1"])),
+                   -int(cast(int, res["false_alarms_on_no_change"])))
+            if best is None or key > (best[2], best[3]["_fa"]):
                 best = (mult, floor, key[0], {**res, "_fa": key[1]})
     assert best is not None
     mult, floor, _, res = best
@@ -679,11 +787,21 @@ def train(
 
     cache_stats: dict[str, int] = {"rendered": 0}
     records = load_records("train", config.pairs, config.size, cache_dir, log, cache_stats)
+    n_small = config.small_pairs if config.kind == "pair" else 0
+    if n_small:
+        records += load_records("train-small", n_small, config.size, cache_dir, log, cache_stats)
     t_render = time.perf_counter() - start
     examples: list[_Example] = []
+    light_errors: list[float] = []
+    jitter_rng = np.random.default_rng([config.seed, 31])
     for rec in records:
         if config.kind == "pair":
-            examples.append(_pair_example(rec, rng))
+            true = _light(rec)
+            told = jittered_light(true, jitter_rng, config.light_jitter_deg,
+                                  config.light_jitter_max_deg, config.exact_light_share)
+            light_errors.append(
+                (told.azimuth_deg - true.azimuth_deg + 180.0) % 360.0 - 180.0)
+            examples.append(_pair_example(rec, rng, told))
         else:
             examples.extend(_relief_examples(rec, rng))
     log(f"{len(examples)} examples ready ({time.perf_counter() - start:.0f} s)")
@@ -692,6 +810,12 @@ def train(
     residual = PHYS_CHANNEL if config.kind == "pair" else -1
     spec = NetSpec(n_in, 1, tuple(config.widths), "none", config.stem, residual)
     model = UNet(spec).to(device)
+    if config.init:
+        start_net = load_net(Path(config.init), torch.device("cpu"), kind=config.kind)
+        if start_net.spec != spec:
+            raise MonitorError(f"--init {config.init}: architecture differs from the config's")
+        model.load_state_dict(start_net.model.state_dict())
+        log(f"starting from {config.init} (sha256 {start_net.sha256[:12]})")
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     warm = max(1, min(50, config.steps // 20))
 
@@ -807,6 +931,23 @@ def train(
             "test_split": "never read",
             "size_long_side": config.size,
             "examples": len(examples),
+            "small_damage_pairs": n_small,
+            "small_damage": "monitor.synth.small.small_damage_spec(damage='fine'): 8 "
+            "blisters / tentings / cuppings of radius 0.2-0.6 % of the long side, canvas "
+            f"{SMALL_PX_PER_MM:g} px/mm, lamp from any azimuth; seeds "
+            f"{synth.TRAIN_SEEDS.start + SMALL_SEED_OFFSET}.."
+            f"{synth.TRAIN_SEEDS.start + SMALL_SEED_OFFSET + max(n_small, 1) - 1}"
+            if n_small else "none",
+            "told_light": "the true light for a share exact_light_share of the examples, "
+            "else the true azimuth + N(0, light_jitter_deg) clipped at light_jitter_max_deg "
+            "(the light estimator's measured error); inputs computed from the told light"
+            if config.kind == "pair" else "the true light",
+            "told_light_azimuth_error_deg": {
+                "median_abs": round(float(np.median(np.abs(light_errors))), 2),
+                "p90_abs": round(float(np.percentile(np.abs(light_errors), 90)), 2),
+                "max_abs": round(float(np.max(np.abs(light_errors))), 2),
+                "exact": int(sum(e == 0.0 for e in light_errors)),
+            } if light_errors else None,
             "misregistration": "true mapping + translation <= 0.5 px, rotation <= 0.25 px "
             "at the corners, uncorrected lens <= 0.25 px at the corners (70 % of draws "
             "scaled down by u^2, u ~ U(0.2, 1))",
@@ -831,13 +972,17 @@ def train(
             "probe_log": probes,
             "probe_without_net": round(reference, 6),
             "kept_step": best[1],
+            "initialised_from": config.init,
             "loss": "pair: weighted Huber (beta 0.05, changed pixels x5); relief: offset-free "
             "Huber (beta 0.05) + 2 x L1 of the gradient",
         },
         "validation": validation,
         "command": f"monitor train {config.kind} --steps {config.steps} --size {config.size} "
         f"--pairs {config.pairs} --val-pairs {config.val_pairs} --batch {config.batch} "
-        f"--crop {config.crop} --seed {config.seed} --threads {config.threads}",
+        f"--crop {config.crop} --seed {config.seed} --threads {config.threads}"
+        + (f" --small-pairs {config.small_pairs} --light-jitter {config.light_jitter_deg:g}"
+           if config.kind == "pair" else "")
+        + (f" --lr {config.lr:g} --init {config.init}" if config.init else ""),
     }
     card_path = out_dir / f"{config.kind}.card.json"
     card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")

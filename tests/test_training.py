@@ -118,7 +118,7 @@ def tiny_runs(tmp_path_factory):
     runs = {}
     for kind in ("pair", "relief"):
         cfg = training.TrainConfig(kind=kind, steps=4, size=128, pairs=3, val_pairs=2,
-                                   batch=2, crop=64, threads=1, seed=3)
+                                   batch=2, crop=64, threads=1, seed=3, small_pairs=1)
         runs[kind] = training.train(cfg, out, cache_dir=cache, log=lambda s: None)
     return runs, out, cache
 
@@ -155,7 +155,7 @@ def test_tiny_weights_run_through_the_inference_paths(tiny_runs):
 def test_training_is_reproducible(tiny_runs, tmp_path):
     runs, _, cache = tiny_runs
     cfg = training.TrainConfig(kind="pair", steps=4, size=128, pairs=3, val_pairs=0,
-                               batch=2, crop=64, threads=1, seed=3)
+                               batch=2, crop=64, threads=1, seed=3, small_pairs=1)
     again = training.train(cfg, tmp_path, cache_dir=cache, log=lambda s: None)
     first = json.loads(runs["pair"].card.read_text())["training"]["loss_log"]
     assert json.loads(again.card.read_text())["training"]["loss_log"] == first
@@ -191,3 +191,53 @@ def test_train_command_runs_at_a_tiny_size(tmp_path):
     assert info["weights"].endswith("relief.safetensors") and len(info["sha256"]) == 64
     bad = runner.invoke(app, ["train", "nonsense", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 1 and "error: unknown network kind" in bad.output
+
+
+def test_told_light_follows_the_light_estimators_error():
+    """The jitter matches the estimator's measured azimuth error (median 4-8, p90 ~12, <= 25)."""
+    rng = np.random.default_rng(0)
+    true = Light(350.0, 30.0)
+    errors = np.array([
+        (training.jittered_light(true, rng).azimuth_deg - true.azimuth_deg + 180.0) % 360.0
+        - 180.0 for _ in range(3000)
+    ])
+    moved = np.abs(errors[errors != 0])
+    assert 0.1 < np.mean(errors == 0) < 0.3  # some users give the true light
+    assert 4.0 <= np.median(moved) <= 8.0 and 10.0 <= np.percentile(moved, 90) <= 15.0
+    assert moved.max() <= 25.0 + 1e-9
+    assert training.jittered_light(true, rng, sigma_deg=0.0) == true
+
+
+def test_pair_training_draws_include_jittered_light_and_small_damage(tmp_path, monkeypatch):
+    """The examples are computed from a wrong-by-a-few-degrees lamp and include small damage."""
+    from monitor.synth.small import FINE_KINDS, FINE_SIZE_RANGE
+
+    seen: list[tuple[dict, Light]] = []
+    real_example, real_inputs = training._pair_example, training.pair_inputs
+    calls: list[Light] = []
+
+    def spy_example(rec, rng, told=None):
+        out = real_example(rec, rng, told)
+        seen.append((rec, calls[-1]))
+        return out
+
+    def spy_inputs(base, cur, valid, light, device=None):
+        calls.append(light)
+        return real_inputs(base, cur, valid, light, device)
+
+    monkeypatch.setattr(training, "_pair_example", spy_example)
+    monkeypatch.setattr(training, "pair_inputs", spy_inputs)
+    cfg = training.TrainConfig(kind="pair", steps=1, size=128, pairs=4, val_pairs=0, batch=2,
+                               crop=64, threads=1, seed=5, small_pairs=2, exact_light_share=0.0)
+    result = training.train(cfg, tmp_path / "w", cache_dir=tmp_path / "c", log=lambda s: None)
+    assert len(seen) == 6
+    offsets = [abs((told.azimuth_deg - float(rec["light"][0]) + 180.0) % 360.0 - 180.0)
+               for rec, told in seen]
+    assert all(0.0 < d <= 25.0 for d in offsets)  # every example told a wrong lamp
+    specs = [json.loads(str(rec["spec"])) for rec, _ in seen]
+    small = [s for s in specs if tuple(s["kinds"] or ()) == FINE_KINDS
+             and tuple(s["size_range"]) == FINE_SIZE_RANGE]
+    assert len(small) == 2 and all(s["seed"] in synth.TRAIN_SEEDS for s in small)
+    card = json.loads(result.card.read_text())
+    assert card["data"]["small_damage_pairs"] == 2 and card["data"]["examples"] == 6
+    assert card["data"]["told_light_azimuth_error_deg"]["exact"] == 0

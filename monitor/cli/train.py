@@ -44,6 +44,19 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Seed of everything random.")] = 0,
         device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "cpu",
         threads: Annotated[int, typer.Option(help="CPU threads for torch.")] = 2,
+        small_pairs: Annotated[
+            int, typer.Option(help="Further pair-training pairs with small damage (blisters, "
+                              "tenting, cupping).")
+        ] = 40,
+        lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 2e-3,
+        init: Annotated[
+            Path | None,
+            typer.Option(help="Start from these weights (same architecture): fine-tuning."),
+        ] = None,
+        light_jitter: Annotated[
+            float, typer.Option(help="Pair training: sigma (deg) of the told light's azimuth "
+                                "error, as the light estimator leaves it; 0 tells the truth.")
+        ] = 8.0,
         cache: Annotated[
             Path | None,
             typer.Option(help="Cache of rendered pairs (default .cache/monitor-train)."),
@@ -62,7 +75,8 @@ def register(app: typer.Typer) -> None:
         with handled():
             config = TrainConfig(
                 kind=kind, steps=steps, size=size, pairs=pairs, val_pairs=val_pairs,
-                batch=batch, crop=crop, seed=seed, threads=threads,
+                batch=batch, crop=crop, seed=seed, threads=threads, small_pairs=small_pairs,
+                light_jitter_deg=light_jitter, lr=lr, init=str(init) if init else None,
                 device=str(select_device(device)),
             )
             result = run_train(
