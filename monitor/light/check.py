@@ -7,6 +7,8 @@ import math
 from monitor.config import check_elevation, parse_light_azimuth
 from monitor.errors import MonitorError
 from monitor.light.params import (
+    AXIS_CHECK_DEG,
+    AXIS_UNKNOWN_DEG,
     CONFIDENT,
     DISAGREE_DEG,
     SAME_LAMP_EST_DEG,
@@ -31,7 +33,9 @@ def compare_light(given: Light, estimate: LightEstimate) -> LightCheck:
     A given azimuth disagrees when the estimate is confident and the two are
     more than ``max(DISAGREE_DEG, uncertainty)`` apart, or when only the axis
     is known and the given azimuth is more than that from the axis (a lamp
-    claimed 90 degrees off is caught even when the end is unknown).
+    claimed 90 degrees off is caught even when the end is unknown). With
+    neither known to ``AXIS_CHECK_DEG`` it is not checked (the pair's
+    estimate reports an untrusted axis as ``AXIS_UNKNOWN_DEG``).
 
     Parameters
     ----------
@@ -63,17 +67,28 @@ def compare_light(given: Light, estimate: LightEstimate) -> LightCheck:
             False,
             "light not checked: the scans could not tell where the lamp was",
         )
+    sign_known = estimate.azimuth_uncertainty_deg < 180.0 and estimate.confidence >= CONFIDENT
+    if not sign_known and estimate.axis_uncertainty_deg >= AXIS_CHECK_DEG:
+        return LightCheck(
+            given,
+            estimate,
+            angular_difference(given.azimuth_deg, estimate.azimuth_deg),
+            180.0,
+            False,
+            False,
+            False,
+            "light not checked: the scans' shading does not fix the lamp's axis",
+        )
     diff = angular_difference(given.azimuth_deg, estimate.azimuth_deg)
     axis_diff = min(diff, 180.0 - diff)
     tol_axis = max(DISAGREE_DEG, estimate.axis_uncertainty_deg)
-    sign_known = estimate.azimuth_uncertainty_deg < 180.0 and estimate.confidence >= CONFIDENT
     tol = max(DISAGREE_DEG, estimate.azimuth_uncertainty_deg)
     if sign_known:
         disagrees = diff > tol
         opposite = diff > 180.0 - tol
     else:
         tol = tol_axis
-        disagrees = axis_diff > tol_axis and estimate.axis_uncertainty_deg < 45.0
+        disagrees = axis_diff > tol_axis
         opposite = False
     if disagrees:
         what = "points the opposite way to" if opposite else "disagrees with"
@@ -259,6 +274,13 @@ def resolve_light(
     if not estimate.known:
         raise MonitorError(
             "no light given and the scans could not tell where the lamp was: "
+            "give --light-azimuth DEG (0 right, 90 top, 180 left, 270 bottom)"
+        )
+    axis_unknown = estimate.axis_uncertainty_deg >= AXIS_UNKNOWN_DEG
+    if estimate.azimuth_uncertainty_deg >= 180.0 and axis_unknown:
+        raise MonitorError(
+            "no light given and the scans' shading does not fix the lamp's axis "
+            "(painted structure outweighs the relief): "
             "give --light-azimuth DEG (0 right, 90 top, 180 left, 270 bottom)"
         )
     if estimate.azimuth_uncertainty_deg >= 180.0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -29,6 +30,7 @@ from monitor.light.params import (
     AXIS_END_DEG,
     AXIS_REF_TILES,
     AXIS_TIGHT_DEG,
+    AXIS_UNKNOWN_DEG,
     CONV_T,
     SHADOW_MIN_MODULATION,
     SIGN_T,
@@ -208,7 +210,8 @@ def estimate_pair_light(
     (the change itself has none: bulges and dents are equally likely), either
     alone (|t| >= SIGN_T) or weaker (>= SIGN_T_LOW) and confirmed by the
     near-lamp convergence of the local axes; along an axis known worse than
-    AXIS_END_DEG no end is reported.
+    AXIS_END_DEG no end is reported, and the axis itself is reported unknown
+    (``axis_uncertainty_deg`` AXIS_UNKNOWN_DEG): painted structure, not the lamp.
 
     Parameters
     ----------
@@ -300,11 +303,21 @@ def estimate_pair_light(
     # the end's axis limit is a spread over the tiles (see AXIS_REF_TILES)
     size = math.sqrt(AXIS_REF_TILES / max(axis.n_tiles, 1))
     if unc > AXIS_END_DEG * size:
+        # such an axis is not trusted either (see AXIS_END_DEG): painted structure
+        # turning the tiles' axes, not the lamp; reported as unknown (90 deg) so a
+        # given lamp is "not checked" rather than "disagrees"
         extra = (
-            f"axis known only to {unc:.0f} deg: the end is not read along it "
+            f"axis not trusted: its tiles spread to {unc:.0f} deg (painted structure "
+            f"rather than the lamp's shading); neither the axis nor its end is reported "
             f"(raised-relief skew t {t_sign:.1f})"
         )
-        return _finish(axis, 0.0, method, extra, evidence=t_sign)
+        est = _finish(axis, 0.0, method, extra, evidence=t_sign)
+        return dataclasses.replace(
+            est,
+            axis_uncertainty_deg=AXIS_UNKNOWN_DEG,
+            confidence=0.0,
+            note=f"{extra}; {_ELEVATION_NOTE}",
+        )
     if abs(t_sign) >= SIGN_T:
         return _finish(axis, t_sign, method)
     t_conv = _convergence_cue(parts, phi)

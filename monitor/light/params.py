@@ -48,6 +48,14 @@ AXIS_TIGHT_DEG = 8.0
 #: axis 45-50 deg off (painted structure outweighing the relief), and an end
 #: read along a wrong axis is a confident wrong lamp. Raking pairs: <= 3.2.
 AXIS_END_DEG = 9.0
+#: The same limit marks the axis itself as not trusted: an estimate beyond it
+#: reports ``axis_uncertainty_deg = AXIS_UNKNOWN_DEG`` (the axis unknown), so a
+#: given lamp is "not checked" instead of "disagrees" (the 42 renders above: the
+#: two beyond it, spread 10.4-10.6 deg, had axes 45-49 deg off and the true lamp
+#: flagged; no axis within it was more than 45 deg off but one near lamp's).
+AXIS_UNKNOWN_DEG = 90.0
+#: An axis known worse than this (with the end unknown) cannot check a given lamp.
+AXIS_CHECK_DEG = 45.0
 #: AXIS_END_DEG is for AXIS_REF_TILES tiles (960x720: 76-80) and scales with
 #: 1 / sqrt(tiles): the failure it catches is painted structure turning the
 #: tiles' axes (a spread), not the sampling error of a small scan.
