@@ -1021,8 +1021,9 @@ def _light_markdown(acc: dict[str, object]) -> list[str]:
     lines = ["### Light given and light not given (issue #10)", "",
              "Each configuration ran twice on every pair: with the true lamp given, and with",
              "`light=\"auto\"` (estimated from the registered pair). When the estimate knows",
-             "the lamp's axis but not which end, `auto` refuses (one-line error asking for",
-             "`--light-azimuth`): such a pair counts as *refused*, i.e. nothing found.", ""]
+             "the lamp's axis but not which end, or does not trust even the axis, `auto`",
+             "refuses (one-line error asking for `--light-azimuth`): such a pair counts as",
+             "*refused*, i.e. nothing found.", ""]
     overall = acc["overall"]  # type: ignore[index]
     rows = []
     for label, o in overall.items():  # type: ignore[union-attr]

@@ -341,5 +341,34 @@ def test_pair_end_is_not_read_along_a_loosely_known_axis(
     monkeypatch.setattr(light_estimate, "AXIS_END_DEG", 0.01)
     est = estimate_pair_light(scan, scan)
     assert est.azimuth_uncertainty_deg >= 180.0 and not est.confident
-    assert "the end is not read along it" in est.note
+    assert "neither the axis nor its end is reported" in est.note
     assert abs(est.sign_evidence) >= SIGN_T
+
+
+def test_a_loosely_known_axis_is_not_used_to_check_a_given_lamp(
+    scans: dict[float, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An axis beyond the limit is painted structure: a given lamp is not checked against it.
+
+    On renders such axes were 45-90 deg off: checked against them, the TRUE lamp
+    was flagged and a lamp 90 deg off passed. Reported unknown, any given lamp is
+    "not checked" (never "disagrees" nor "agrees"), and ``auto`` refuses without
+    naming an axis.
+    """
+    import monitor.light.estimate as light_estimate
+    from monitor.light import AXIS_UNKNOWN_DEG
+
+    az = AZIMUTHS[1]
+    scan = scans[az]
+    tight = estimate_pair_light(scan, scan)
+    assert tight.axis_uncertainty_deg < 45.0
+    assert compare_light(Light((az + 90.0) % 360.0, 30.0), tight).disagrees
+    monkeypatch.setattr(light_estimate, "AXIS_END_DEG", 0.01)
+    est = estimate_pair_light(scan, scan)
+    assert est.axis_uncertainty_deg == AXIS_UNKNOWN_DEG and est.confidence == 0.0
+    for off in (0.0, 90.0, 180.0, 270.0):
+        check = compare_light(Light((az + off) % 360.0, 30.0), est)
+        assert not check.disagrees and not check.opposite
+        assert check.message.startswith("light not checked")
+    with pytest.raises(MonitorError, match="does not fix the lamp's axis"):
+        resolve_light(None, "estimated", est, elevation_deg=30.0)

@@ -33,7 +33,9 @@ the light axis). It sharpens the axis; it carries no sign (bulges and dents
 are equally likely), so the pair's sign comes from both scans' texture. The
 pair's end is read only along an axis known to AXIS_END_DEG: an end along a
 wrong axis (painted structure outweighing weak relief at steep light) would
-be a confident wrong lamp.
+be a confident wrong lamp. Beyond that limit the axis itself is reported
+unknown (``axis_uncertainty_deg`` = AXIS_UNKNOWN_DEG): a given lamp is then
+"not checked" rather than "disagrees", and ``auto`` refuses.
 
 Elevation only scales the shading contrast by ``cot(elevation)`` times an
 unknown slope scale, so it is not identifiable from one lamp without a
@@ -56,6 +58,7 @@ from monitor.light.check import (
 from monitor.light.estimate import estimate_pair_light, estimate_scan_light
 from monitor.light.params import (
     AXIS_END_DEG,
+    AXIS_UNKNOWN_DEG,
     CONFIDENT,
     CONV_T,
     DISAGREE_DEG,
@@ -65,6 +68,7 @@ from monitor.light.params import (
 
 __all__ = [
     "AXIS_END_DEG",
+    "AXIS_UNKNOWN_DEG",
     "CONFIDENT",
     "CONV_T",
     "DISAGREE_DEG",
