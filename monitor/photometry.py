@@ -18,12 +18,13 @@ estimators need to know about light and how it reaches the sensor:
   a small height field ``h`` changes the log shading by about
   ``-(l_xy . grad h) / l_z``, so ``h`` follows by integrating the observed
   slope along the light, with and against it);
-- trusted pixels: :func:`trusted_pixels` (cross-shaped erosion that also
-  erodes the image border) is the mask of the photometric method and of the
-  pair network (``monitor/pair-v2`` was trained on it). :func:`trusted_mask`
-  (torch, square erosion that keeps the border) is left only for the per-scan
-  relief network's inputs, which were trained on it; it goes when that
-  network is retrained;
+- trusted pixels: :func:`trusted_mask` (torch, square erosion, the networks'
+  inputs) and :func:`trusted_pixels` (numpy, cross-shaped erosion, the
+  physics methods). The two erosions differ on purpose: the networks were
+  trained on the first, the benchmark figures of the photometric method were
+  measured on the second (the square one also keeps the image border, the
+  cross one erodes it); unifying them changes either the trained inputs or
+  the change maps, and is left to a retraining;
 - robust statistics: :func:`robust_sigma`, :func:`local_noise`;
 - integration of a slope field into height (both axes, multi-light):
   :func:`frankot_chellappa` (FFT on a mirrored extension, torch),
@@ -559,9 +560,6 @@ def _erode(mask: torch.Tensor, px: int) -> torch.Tensor:
 def trusted_mask(valid: torch.Tensor, *images: torch.Tensor, erode: int = 2) -> torch.Tensor:
     """Valid pixels (square erosion) that are neither near black nor clipped in any image.
 
-    The relief network's mask only (it was trained on it); everything else
-    uses :func:`trusted_pixels`.
-
     Parameters
     ----------
     valid
@@ -590,9 +588,9 @@ def trusted_mask(valid: torch.Tensor, *images: torch.Tensor, erode: int = 2) -> 
 def trusted_pixels(valid: np.ndarray, *images: np.ndarray, erode: int = 3) -> np.ndarray:
     """Valid pixels (cross-shaped erosion) that are neither near black nor clipped in any image.
 
-    The one trusted-pixel mask of the change methods (photometric and pair);
+    The numpy counterpart of :func:`trusted_mask` used by the physics methods;
     its erosion is ``scipy.ndimage.binary_erosion`` with ``erode`` iterations
-    of the 4-neighbour cross, which also erodes the image border.
+    of the 4-neighbour cross (see the module note on why the two differ).
 
     Parameters
     ----------

@@ -19,8 +19,7 @@ pair by a multiple of 90 degrees so that the lamp comes from about the left
 6. the photometric method's appearance (chromatic change) mask;
 7-8. the baseline's log luminance, high-passed and relative to its median
    (dark paint is noisy, edges of paint reveal misregistration);
-9. the trusted-pixel mask (:func:`monitor.photometry.trusted_pixels`, the one
-   the photometric method uses); 10-11. the remaining light direction (its ``y``
+9. the trusted-pixel mask; 10-11. the remaining light direction (its ``y``
    component after the turn) and the elevation gain ``l_z / |l_xy|``.
 
 The net predicts ``height change / gain`` in working pixels (times
@@ -63,7 +62,6 @@ from monitor.photometry import (
     robust_sigma,
     smooth_background,
     trusted_mask,
-    trusted_pixels,
     turn_light,
 )
 from monitor.results import ChangeMap, Light
@@ -97,11 +95,10 @@ __all__ = [
     "predict_pair",
     "robust_sigma",
     "trusted_mask",
-    "trusted_pixels",
     "turn_light",
 ]
-# canonical_turns, turn_light, trusted_mask, trusted_pixels and robust_sigma
-# live in monitor.photometry; the names stay importable from here.
+# canonical_turns, turn_light, trusted_mask and robust_sigma live in
+# monitor.photometry; the names stay importable from here.
 
 
 def _log_lum(x: torch.Tensor) -> torch.Tensor:
@@ -115,7 +112,6 @@ def pair_features(
     light: Light,
     photometric: torch.Tensor,
     appearance: torch.Tensor,
-    trusted: torch.Tensor,
 ) -> torch.Tensor:
     """The network's input channels for one pair already turned to canonical orientation.
 
@@ -133,9 +129,6 @@ def pair_features(
         on the same grid (pixels; 0 outside the overlap).
     appearance
         (H, W) bool, its chromatic appearance-change mask.
-    trusted
-        (H, W) bool, the trusted pixels (:func:`monitor.photometry.trusted_pixels`
-        of the pair, the photometric method's mask), turned like the images.
 
     Returns
     -------
@@ -144,7 +137,7 @@ def pair_features(
         estimate in the network's output units (the net learns its correction).
     """
     ux, uy, gain = in_plane_direction(light)
-    ok = trusted
+    ok = trusted_mask(valid, baseline, current)
     w = ok.float()
     b, c = baseline.clamp_min(0), current.clamp_min(0)
     # sub-pixel misregistration of fine texture (weave, impasto edges) is the
@@ -232,16 +225,14 @@ def pair_inputs(
         x = x.permute(2, 0, 1) if x.dim() == 3 else x
         return torch.rot90(x, k, dims=(-2, -1)) if k else x
 
-    # the photometric method's trusted pixels (cross erosion, border eroded):
-    # one mask for both routes; computed before the turn, which it commutes with
-    ok = trusted_pixels(valid.astype(bool), base, cur)
     b_t, c_t, v_t = t(base), t(cur), t(valid.astype(bool))
     feats = pair_features(
-        b_t, c_t, v_t, turned, t(np.nan_to_num(photo.height)), t(appearance.astype(bool)),
-        t(ok),
+        b_t, c_t, v_t, turned, t(np.nan_to_num(photo.height)), t(appearance.astype(bool))
     )
+    ok = trusted_mask(v_t, b_t, c_t)
+    ok = torch.rot90(ok, -k, dims=(-2, -1)) if k else ok
     _, _, gain = in_plane_direction(turned)
-    return PairInputs(feats, k, gain, ok)
+    return PairInputs(feats, k, gain, ok.cpu().numpy())
 
 
 def load_pair_model(device: torch.device | None = None, path: Path | None = None) -> LoadedNet:
