@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -305,3 +306,28 @@ def test_report_shows_the_scale_each_region_was_found_at(tmp_path: Path) -> None
     out2 = tmp_path / "plain.pdf"
     render.write_report(plain_store, plain, out2, now=datetime(2025, 3, 4, tzinfo=UTC))
     assert "Found at scale" not in " ".join(pdf_text(out2, layout=False).split())
+
+
+def test_a_killed_writers_leftovers_are_swept_and_a_live_writers_kept(tmp_path: Path) -> None:
+    # kill -9 during a report leaves its staging folder and .part file beside the PDF;
+    # the next report into that place removes them, but never a live writer's
+    store, cid = stored_comparison(tmp_path)
+    out = tmp_path / "report.pdf"
+    child = subprocess.Popen(["true"])
+    child.wait()
+    gone = child.pid
+    stale_dir = tmp_path / f".report.pdf.{gone}-x1y2.figures"
+    stale_dir.mkdir()
+    (stale_dir / "heatmap.png").write_bytes(b"\x89PNG")
+    stale_part = tmp_path / f".report.pdf.{gone}-ab12cd34.part"
+    stale_part.write_bytes(b"%PDF-1.7 half")
+    live_part = tmp_path / f".report.pdf.{os.getpid()}-ffff0000.part"
+    live_part.write_bytes(b"%PDF-1.7 being written")
+    other = tmp_path / f".other.pdf.{gone}-ab12cd34.part"
+    other.write_bytes(b"not ours")
+    render.write_report(store, cid, out)
+    assert out.read_bytes().startswith(b"%PDF")
+    assert not stale_dir.exists() and not stale_part.exists()
+    assert live_part.exists() and other.exists()
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".report.pdf.")]
+    assert leftovers == [live_part.name]

@@ -239,7 +239,7 @@ def region_location(
     --------
     >>> r = Region(1, "bulge", (130.0, 60.0), (120.0, 50.0, 140.0, 70.0), 400.0, 1.0, 0.5, 9.0)
     >>> region_location(r, 400, 300, 2.0, (10.0, 10.0, 390.0, 290.0)).replace("\u00a0", " ")
-    'upper centre; 60 mm from left, 25 mm from top'
+    'upper left; 60 mm from left, 25 mm from top'
     """
     x0, y0, x1, y1 = outline or (0.0, 0.0, float(width), float(height))
     w, h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
@@ -795,7 +795,7 @@ def html_to_pdf(html: str, out: Path, fetcher: StoreURLFetcher, base: Path) -> i
         Number of pages.
     """
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
     try:
         with _quiet_weasyprint():
             document = HTML(string=html, base_url=base.as_uri() + "/", url_fetcher=fetcher).render()
@@ -807,6 +807,56 @@ def html_to_pdf(html: str, out: Path, fetcher: StoreURLFetcher, base: Path) -> i
     finally:
         tmp.unlink(missing_ok=True)
     return len(document.pages)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def sweep_leftovers(out: Path) -> list[Path]:
+    """Remove what a killed earlier writer of ``out`` left beside it.
+
+    A report is staged beside its PDF (``.NAME.PID-XXXX.figures`` folders, a
+    ``.NAME.PID-XXXX.part`` file) and renamed into place; a writer killed
+    outright (``kill -9``, power loss) cannot clean up. Leftovers whose writer
+    process no longer runs are removed; those of a live writer are kept.
+
+    Parameters
+    ----------
+    out
+        The report's PDF path.
+
+    Returns
+    -------
+    list of Path
+        What was removed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".r.pdf.999999999-ab12.part").write_bytes(b"%PDF-")
+    >>> [p.name for p in sweep_leftovers(folder / "r.pdf")]
+    ['.r.pdf.999999999-ab12.part']
+    """
+    pattern = re.compile(rf"^\.{re.escape(out.name)}\.(\d+)-[^/]*\.(figures|part)$")
+    removed: list[Path] = []
+    for path in out.parent.iterdir():
+        m = pattern.match(path.name)
+        if m is None or _pid_alive(int(m.group(1))):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 @contextmanager
@@ -1010,7 +1060,9 @@ def write_report(
     templates = templates_dir()
     # figures are staged beside the output, not in the home: the home may be read-only
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".figures", dir=out.parent))
+        sweep_leftovers(out)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}-", suffix=".figures",
+                                        dir=out.parent))
     except OSError as exc:
         raise MonitorError(f"cannot write into {out.parent}: {exc}") from exc
     try:
