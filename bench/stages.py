@@ -13,7 +13,7 @@ with ``bench/finescale.py``'s pairs; the runs use ``--scale auto`` (every
 pixel analysed) unless ``--scale grid``. The pairs are rendered strip by strip
 (:func:`monitor.synth.strips.render_pair_files`: within one code value of the
 whole-image render on a few pixels in a million, the same truth; about 1 GB at
-24 MP, 4 GB at 100 MP); a render that would not fit in the machine's
+24 MP, 3.7 GB at 100 MP); a render that would not fit in the machine's
 available memory is refused and reported.
 ``--source upscaled`` keeps the former set: the sample pair
 (``synth.demo_spec()``, 1280 x 960) upscaled with ``cv2.resize(INTER_CUBIC)``
@@ -149,7 +149,7 @@ NATIVE_SEED_OFFSET = 4242  # TEST_SEEDS[0] + this: the first pair of bench/fines
 
 
 #: Peak memory of the strip renderer per megapixel, rounded up (24 MP: 0.97 GB, 96 MP:
-#: 3.3 GB, measured with /usr/bin/time; the whole-image renderer took 11.3 GB at 24 MP).
+#: 3.67 GB, measured with /usr/bin/time; the whole-image renderer took 11.3 GB at 24 MP).
 RENDER_GB_PER_MP = 0.05
 
 
