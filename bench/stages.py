@@ -10,8 +10,11 @@ By default (``--source native``) each size is a fine-damage pair (blisters,
 tenting and cupping of 1.5-5 mm on a 60 cm canvas) rendered at that size by
 :func:`monitor.synth.small.small_damage_spec` -- never upscaled -- and cached
 with ``bench/finescale.py``'s pairs; the runs use ``--scale auto`` (every
-pixel analysed) unless ``--scale grid``. A render that would not fit in the
-machine's memory (about 0.47 GB a megapixel) is refused and reported.
+pixel analysed) unless ``--scale grid``. The pairs are rendered strip by strip
+(:func:`monitor.synth.strips.render_pair_files`: within one code value of the
+whole-image render on a few pixels in a million, the same truth; about 1 GB at
+24 MP, 3.7 GB at 100 MP); a render that would not fit in the machine's
+available memory is refused and reported.
 ``--source upscaled`` keeps the former set: the sample pair
 (``synth.demo_spec()``, 1280 x 960) upscaled with ``cv2.resize(INTER_CUBIC)``
 to about 6, 24 and 100 megapixels, written once as PNG into ``<out>/cache``. Every run is a fresh
@@ -139,14 +142,15 @@ def prepare_pairs(cache: Path, labels: list[str]) -> dict[str, dict[str, Any]]:
 
 #: Native render sizes (width, height) of ``--source native``: rendered at this size by
 #: :func:`monitor.synth.small.small_damage_spec` (fine damage: blisters, tenting, cupping
-#: of 1.5-5 mm on a 60 cm canvas), never upscaled; the 100 MP render needs about 45 GB
-#: of memory (the 24 MP one 11 GB), so it fails on smaller machines and says so.
+#: of 1.5-5 mm on a 60 cm canvas), never upscaled; strip by strip (bounded memory,
+#: :data:`RENDER_GB_PER_MP`), so the 100 MP pair renders on a 16 GB machine.
 NATIVE = {"6MP": (3000, 2000), "24MP": (6000, 4000), "100MP": (12000, 8000)}
 NATIVE_SEED_OFFSET = 4242  # TEST_SEEDS[0] + this: the first pair of bench/finescale.py
 
 
-#: Peak memory of the renderer per megapixel (24 MP: 11.3 GB, measured with /usr/bin/time).
-RENDER_GB_PER_MP = 0.47
+#: Peak memory of the strip renderer per megapixel, rounded up (24 MP: 0.97 GB, 96 MP:
+#: 3.67 GB, measured with /usr/bin/time; the whole-image renderer took 11.3 GB at 24 MP).
+RENDER_GB_PER_MP = 0.05
 
 
 def _available_gb() -> float | None:
@@ -194,7 +198,7 @@ def prepare_native(cache: Path, labels: list[str], log=print) -> dict[str, dict[
         if not (folder / "canvas.json").is_file():
             log(f"rendering {label} ({w} x {h}) natively ...")
             cmd = [sys.executable, str(ROOT / "bench" / "finescale.py"), "--child-render",
-                   str(seed), "fine", str(w), str(h), str(folder)]
+                   str(seed), "fine", str(w), str(h), str(folder), "--strips"]
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
             if proc.returncode != 0:
                 tail = (proc.stderr or proc.stdout).strip().splitlines()

@@ -371,7 +371,28 @@ def test_a_native_render_that_cannot_fit_is_refused_not_attempted(tmp_path: Path
     monkeypatch.setattr(stages, "_available_gb", lambda: 1.0)
     monkeypatch.setattr(stages.subprocess, "run", lambda *a, **k: pytest.fail("rendered"))
     out = stages.prepare_native(tmp_path, ["100MP"], log=lambda *_: None)
-    assert "needs about 45 GB" in str(out["100MP"]["error"])
+    need = stages.RENDER_GB_PER_MP * 96
+    assert f"needs about {need:.0f} GB" in str(out["100MP"]["error"]) and need > 1.0
     assert not any(tmp_path.iterdir())
     with pytest.raises(stages.MonitorError, match="native size"):
         stages.prepare_native(tmp_path, ["sample"])
+
+
+def test_native_pairs_are_rendered_strip_by_strip(tmp_path: Path, monkeypatch) -> None:
+    import json as _json
+
+    import bench.stages as stages
+
+    seen: list[list[str]] = []
+
+    def fake_run(cmd, **_kw):
+        seen.append([str(c) for c in cmd])
+        folder = Path(cmd[cmd.index("--child-render") + 5])
+        folder.mkdir(parents=True)
+        (folder / "canvas.json").write_text(_json.dumps({"px_per_mm": 20.0}))
+        return stages.subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(stages, "_available_gb", lambda: 1000.0)
+    monkeypatch.setattr(stages.subprocess, "run", fake_run)
+    out = stages.prepare_native(tmp_path, ["100MP"], log=lambda *_: None)
+    assert "--strips" in seen[0] and out["100MP"]["px_per_mm"] == 20.0

@@ -1,6 +1,8 @@
 """Synthetic canvas renderer: the one place synthetic scan pairs are made.
 
-Sample data, tests, the benchmark and training data all call :func:`render_pair`.
+Sample data, tests, the benchmark and training data all call :func:`render_pair`;
+:func:`render_pair_files` renders the same pair strip by strip straight to files
+(bounded memory, sides up to 16000 px: the native 100 MP benchmark pair).
 The model follows ``FIELD-NOTES.md``:
 
 * scene = albedo (linear RGB) + height field (baseline pixel-pitch units, positive
@@ -79,6 +81,7 @@ from monitor.synth.splits import (  # noqa: F401
     list_paintings,
     paintings_for,
 )
+from monitor.synth.strips import render_pair_files  # noqa: F401
 
 __all__ = [
     "AppearanceTruth",
@@ -96,6 +99,7 @@ __all__ = [
     "pose_homography",
     "render_capture",
     "render_pair",
+    "render_pair_files",
     "ring",
     "sample_spec",
     "small_damage_spec",

@@ -149,16 +149,19 @@ def _procedural_albedo(
     zones = cv2.resize(palette[idx], (sw, sh), interpolation=cv2.INTER_CUBIC)
     zones = cv2.GaussianBlur(zones, (0, 0), max(sw, sh) / 25.0)
     zones = cv2.resize(zones, (w, h), interpolation=cv2.INTER_LINEAR)
-    zones = np.clip(zones, 0.03, 0.9).astype(np.float32)
+    np.clip(zones, 0.03, 0.9, out=zones)  # float32 already: in place, no copies
     theta0 = rng.uniform(0, np.pi)
     orientation = (theta0 + 0.9 * _smooth_noise(rng, (h, w), 4.0)).astype(np.float32)
     albedo, height = _brushwork(
         rng, w, h, colour_field=zones, palette=palette, orientation=orientation, impasto=impasto
     )
     assert albedo is not None
+    del zones, orientation  # read only at the strokes' centres; frees 16 bytes a pixel
     grain = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 0.8)
-    albedo = albedo * (1.0 + 0.05 * grain)[..., None]
-    return np.clip(albedo, 0.03, 0.9).astype(np.float32), height
+    albedo *= (1.0 + 0.05 * grain)[..., None]  # in place: the same values, no full-size copies
+    del grain
+    np.clip(albedo, 0.03, 0.9, out=albedo)
+    return albedo, height
 
 
 def _painting_albedo(

@@ -40,20 +40,44 @@ def _shading(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lambertian shading (flat = 1 under the baseline lamp) and specular term."""
     gy, gx = np.gradient(height, 1.0 / ss)
+    hs, ws = height.shape
+    bw, bh = ws / ss, hs / ss
+    return _shading_from_slopes(
+        gx, gy, height, (_centres(int(bw), ss), _centres(int(bh), ss)), (bw, bh),
+        light, lz_ref, spec, long_side,
+    )
+
+
+def _shading_from_slopes(
+    gx: np.ndarray,
+    gy: np.ndarray,
+    height: np.ndarray,
+    centres: tuple[np.ndarray, np.ndarray],
+    baseline_wh: tuple[float, float],
+    light: Light,
+    lz_ref: float,
+    spec: PairSpec,
+    long_side: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_shading` from the height's slopes on any window of the supersampled grid.
+
+    ``centres`` are the window's sample x and y coordinates (baseline pixels) and
+    ``baseline_wh`` the whole baseline's size, so that a finite lamp stays where it
+    is for every window (the strip renderer, :mod:`monitor.synth.strips`).
+    """
     gx = gx.astype(np.float32)
     gy = gy.astype(np.float32)
     inv = 1.0 / np.sqrt(1.0 + gx * gx + gy * gy)
     lv = light.vector().astype(np.float32)
-    hs, ws = height.shape
     if spec.point_lamp is None:
         lx, ly, lz = (float(c) for c in lv)
         intensity: np.ndarray | float = 1.0
     else:
         dist = spec.point_lamp * long_side
-        bw, bh = ws / ss, hs / ss
+        bw, bh = baseline_wh
         lamp = np.array([bw / 2, bh / 2, 0.0], np.float32) + dist * lv
-        vx = lamp[0] - _centres(int(bw), ss)[None, :]
-        vy = lamp[1] - _centres(int(bh), ss)[:, None]
+        vx = lamp[0] - centres[0][None, :]
+        vy = lamp[1] - centres[1][:, None]
         vz = lamp[2] - height
         r = np.sqrt(vx * vx + vy * vy + vz * vz)
         lx, ly, lz = vx / r, vy / r, vz / r
@@ -171,6 +195,43 @@ def _draw_deformations(
     return defs
 
 
+def _draw_discoloration(
+    rng: np.random.Generator,
+    spec: PairSpec,
+    w: int,
+    h: int,
+    inv_h: np.ndarray,
+    csize: tuple[int, int],
+    taken: list[tuple[float, float, float]],
+) -> tuple[tuple[float, float, float, float, float, float, float], np.ndarray, bool] | None:
+    """Draw the discoloration blob (the draws are made even when the spec has none).
+
+    Returns ``(blob, factors, is_stain)`` or None; appends the blob's bound to ``taken``.
+    """
+    long_side = max(w, h)
+    blob_draw = (
+        rng.uniform(0.035, 0.07) * long_side,
+        rng.uniform(0.0, 0.15),
+        rng.uniform(0, 2 * np.pi),
+        rng.uniform(0.0, 0.1),
+        rng.uniform(0, 2 * np.pi),
+        rng.random() < 0.7,
+        rng.uniform(0.9, 1.1, 3),
+    )
+    if not spec.discoloration:
+        return None
+    rad, a2, p2, a3, p3, is_stain, jit = blob_draw
+    bound = rad * (1.0 + a2 + a3)
+    spot = _place(rng, bound, taken, w, h, inv_h, csize, spec.lens_k1)
+    if spot is None:
+        raise MonitorError(f"cannot place the discoloration on a {w}x{h} canvas")
+    taken.append((spot[0], spot[1], bound))
+    blob = (spot[0], spot[1], rad, a2, p2, a3, p3)
+    base = np.array([1.0, 0.85, 0.6] if is_stain else [0.85, 0.97, 1.18])
+    factors = np.clip(1.0 + (base - 1.0) * jit, 0.3, 2.0)
+    return blob, factors, bool(is_stain)
+
+
 def _finish(
     linear: np.ndarray, rng: np.random.Generator, spec: PairSpec
 ) -> tuple[np.ndarray, bytes | None]:
@@ -260,25 +321,9 @@ def render_pair(spec: PairSpec) -> SynthPair:
     taken: list[tuple[float, float, float]] = []
     discol: AppearanceTruth | None = None
     factor2 = None
-    blob_draw = (
-        rng.uniform(0.035, 0.07) * long_side,
-        rng.uniform(0.0, 0.15),
-        rng.uniform(0, 2 * np.pi),
-        rng.uniform(0.0, 0.1),
-        rng.uniform(0, 2 * np.pi),
-        rng.random() < 0.7,
-        rng.uniform(0.9, 1.1, 3),
-    )
-    if spec.discoloration:
-        rad, a2, p2, a3, p3, is_stain, jit = blob_draw
-        bound = rad * (1.0 + a2 + a3)
-        spot = _place(rng, bound, taken, w, h, inv_h, csize, spec.lens_k1)
-        if spot is None:
-            raise MonitorError(f"cannot place the discoloration on a {w}x{h} canvas")
-        taken.append((spot[0], spot[1], bound))
-        blob = (spot[0], spot[1], rad, a2, p2, a3, p3)
-        base = np.array([1.0, 0.85, 0.6] if is_stain else [0.85, 0.97, 1.18])
-        factors = np.clip(1.0 + (base - 1.0) * jit, 0.3, 2.0)
+    drawn = _draw_discoloration(rng, spec, w, h, inv_h, csize, taken)
+    if drawn is not None:
+        blob, factors, is_stain = drawn
         alpha2 = _blob_alpha(blob, _centres(w, ss), _centres(h, ss))
         factor2 = 1.0 + alpha2[..., None] * (factors.astype(np.float32) - 1.0)
         mask = _blob_alpha(blob, _centres(w), _centres(h)) >= 0.5

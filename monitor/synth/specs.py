@@ -33,6 +33,11 @@ RIDGE_MIN_ANGLE_DEG = 35.0
 _MAX_SIDE = 8192
 
 
+#: Largest side of a spec (:func:`sample_spec`) and of the strip renderer
+#: (:func:`monitor.synth.strips.render_pair_files`); whole-image renders stop at 8192.
+_MAX_SIDE_STRIPS = 16000
+
+
 _MIN_SIDE = 64
 
 
@@ -272,7 +277,7 @@ class _Deformation:
         return self.radius
 
 
-def _check_size(name: str, size: object) -> tuple[int, int]:
+def _check_size(name: str, size: object, max_side: int = _MAX_SIDE) -> tuple[int, int]:
     if (
         not isinstance(size, tuple)
         or len(size) != 2
@@ -280,8 +285,10 @@ def _check_size(name: str, size: object) -> tuple[int, int]:
     ):
         raise MonitorError(f"{name} must be a (width, height) tuple of ints, got {size!r}")
     w, h = int(size[0]), int(size[1])
-    if not (_MIN_SIDE <= w <= _MAX_SIDE and _MIN_SIDE <= h <= _MAX_SIDE):
-        raise MonitorError(f"{name} {w}x{h} outside {_MIN_SIDE}..{_MAX_SIDE} px per side")
+    if not (_MIN_SIDE <= w <= max_side and _MIN_SIDE <= h <= max_side):
+        hint = (" (larger pairs: monitor.synth.strips.render_pair_files)"
+                if max_side < _MAX_SIDE_STRIPS else "")
+        raise MonitorError(f"{name} {w}x{h} outside {_MIN_SIDE}..{max_side} px per side{hint}")
     return w, h
 
 
@@ -290,10 +297,10 @@ def _check_range(name: str, rng_: tuple[float, float], lo: float, hi: float) -> 
         raise MonitorError(f"{name} must be (min, max) with {lo} <= min <= max <= {hi}, got {rng_}")
 
 
-def _validate(spec: PairSpec) -> None:
-    _check_size("size", spec.size)
+def _validate(spec: PairSpec, max_side: int = _MAX_SIDE) -> None:
+    _check_size("size", spec.size, max_side)
     if spec.current_size is not None:
-        _check_size("current_size", spec.current_size)
+        _check_size("current_size", spec.current_size, max_side)
     _check_range("slope_range", spec.slope_range, 1e-4, 0.5)
     _check_range("size_range", spec.size_range, 0.002, 0.2)
     lo, hi = spec.n_deformations
@@ -377,7 +384,7 @@ def sample_spec(
     PairSpec
     """
     rng = np.random.default_rng([seed, 7919])
-    w, h = _check_size("size", size)
+    w, h = _check_size("size", size, _MAX_SIDE_STRIPS)
     az = float(rng.choice([180.0, 90.0, 0.0, 270.0], p=[0.5, 0.3, 0.1, 0.1]) + rng.uniform(-10, 10))
     el = float(rng.uniform(15, 30) if raking else rng.uniform(35, 60))
     light_b = Light(az % 360.0, el)
