@@ -1212,6 +1212,25 @@ def _speed_markdown(speed: dict[str, object]) -> list[str]:
     return lines
 
 
+def _compact(accuracy: dict[str, object]) -> dict[str, object]:
+    """The accuracy document without each run's list of predicted regions.
+
+    The lists (thousands of regions for the depth configurations) stay in the
+    run's own ``benchmark.json``; the docs copy keeps every figure.
+    """
+    out = dict(accuracy)
+    pairs = []
+    for pair in accuracy.get("pairs", []):  # type: ignore[attr-defined]
+        pair = dict(pair)
+        pair["results"] = {
+            label: {k: v for k, v in res.items() if k != "regions"}
+            for label, res in pair.get("results", {}).items()
+        }
+        pairs.append(pair)
+    out["pairs"] = pairs
+    return out
+
+
 def update_docs(docs: Path, key: str, payload: dict[str, object]) -> tuple[Path, Path]:
     """Replace ``key`` in ``docs/benchmarks.json`` and re-render ``docs/benchmarks.md``.
 
@@ -1237,7 +1256,7 @@ def update_docs(docs: Path, key: str, payload: dict[str, object]) -> tuple[Path,
             data = json.loads(jpath.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             data = {}
-    data[key] = payload
+    data[key] = _compact(payload) if key == "accuracy" else payload
     data["targets"] = check_targets(data)
     jpath.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     mpath.write_text(render_markdown(data), encoding="utf-8")
@@ -1282,6 +1301,7 @@ def run_benchmark(
         raise MonitorError("run_benchmark: no pairs")
     start = time.perf_counter()
     load_start = [round(v, 2) for v in os.getloadavg()]
+    commit = git_commit()  # the code that runs: a checkout may move while the benchmark runs
     work = out / "pairs"
     done: list[dict[str, object]] = []
     for i, bp in enumerate(pairs, start=1):
@@ -1316,7 +1336,7 @@ def run_benchmark(
     doc: dict[str, object] = {
         "command": command,
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": git_commit(),
+        "commit": commit,
         "machine": machine_info(),
         "load_start": load_start,
         "load_end": [round(v, 2) for v in os.getloadavg()],
