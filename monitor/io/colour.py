@@ -101,6 +101,11 @@ def to_linear(pixels: np.ndarray) -> np.ndarray:
     """
     arr = np.asarray(pixels)
     if arr.dtype == np.uint8:
+        if 1 <= arr.ndim <= 3 and arr.size and (arr.ndim < 3 or arr.shape[2] <= 4):
+            # cv2.LUT: the same table entries as the gather below, several times faster
+            # (multithreaded, no index arithmetic); it takes 1-4 channel 2-D images
+            shaped = arr.reshape(1, -1) if arr.ndim == 1 else arr
+            return cv2.LUT(shaped, _decode_lut(8)).reshape(arr.shape)
         return _decode_lut(8)[arr]
     if arr.dtype == np.uint16:
         return _decode_lut(16)[arr]
