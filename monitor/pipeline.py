@@ -47,7 +47,10 @@ from monitor.photometry import trusted_pixels
 from monitor.regions import find_appearance_regions, find_outline, find_regions
 from monitor.registration import register, registration_to_dict, warp_to_baseline
 from monitor.report.figures import colour_limit, heatmap_png, normals_rgb, overlay_png
-from monitor.resources import peak_rss_mb  # noqa: F401 - re-exported (bench)
+from monitor.resources import (
+    match_cv2_threads,
+    peak_rss_mb,  # noqa: F401 - re-exported (bench)
+)
 from monitor.results import (
     ChangeMap,
     Comparison,
@@ -137,6 +140,7 @@ def compare(
         Unreadable input, images of different artworks, unknown method, ...
     """
     settings = settings or Settings()
+    match_cv2_threads()  # OpenCV honours OMP_NUM_THREADS as torch does
     if settings.method not in METHODS:
         choices = ", ".join(METHODS)
         raise MonitorError(f"unknown method {settings.method!r}; choose one of: {choices}")

@@ -113,3 +113,25 @@ def test_depth_route_runs_end_to_end(sample_dir: Path, tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert summary["method"] == "depth" and summary["alignment"]["scale"] > 0
     assert summary["model_id"] == "monitor/shading-v1"
+
+
+def test_opencv_follows_omp_num_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenCV's pool ignores OMP_NUM_THREADS; compare() holds it to the same limit
+    (on a loaded 2-core CPU two cv2 workers cost ~2.5x the CPU of one), and leaves
+    it alone when the variable is unset or not a positive integer."""
+    import cv2
+
+    from monitor.resources import match_cv2_threads
+
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(3)
+        for value in ("", "zero", "0"):
+            monkeypatch.setenv("OMP_NUM_THREADS", value)
+            assert match_cv2_threads() is None and cv2.getNumThreads() == 3
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        assert match_cv2_threads() is None and cv2.getNumThreads() == 3
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert match_cv2_threads() == 1 and cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(before)
