@@ -135,3 +135,17 @@ def test_opencv_follows_omp_num_threads(monkeypatch: pytest.MonkeyPatch) -> None
         assert match_cv2_threads() == 1 and cv2.getNumThreads() == 1
     finally:
         cv2.setNumThreads(before)
+
+
+def test_same_pixels_compares_every_row_block() -> None:
+    """The identical-scans check stops at the first differing block of rows, but
+    a difference in the last row (or one pixel of a ragged last block) counts."""
+    from monitor.pipeline import _same_pixels
+
+    a = np.random.default_rng(3).integers(0, 255, (130, 40, 3), dtype=np.uint8)
+    assert _same_pixels(a, a.copy())
+    for r, c in ((129, 39), (0, 0), (64, 5)):
+        b = a.copy()
+        b[r, c, 2] ^= 1
+        assert not _same_pixels(a, b)
+    assert not _same_pixels(a, a[:, :39])

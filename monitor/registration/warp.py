@@ -196,13 +196,14 @@ def warp_to_baseline(
         np.subtract(qy, 0.5, out=my, casting="same_kind")
         mx[bad] = -10.0
         my[bad] = -10.0
-        for c0, src in zip(range(0, channels, 4), sources, strict=True):
-            res = cv2.remap(src, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-            if img.ndim == 2:
-                out[r0:r1] = res
-            else:
-                out[r0:r1, :, c0 : c0 + 4] = res.reshape(r1 - r0, cols, -1)
         dst = out[r0:r1]
+        if len(sources) == 1:  # straight into the output rows (contiguous), no copy
+            cv2.remap(sources[0], mx, my, cv2.INTER_CUBIC, dst=dst,
+                      borderMode=cv2.BORDER_REPLICATE)
+        else:
+            for c0, src in zip(range(0, channels, 4), sources, strict=True):
+                res = cv2.remap(src, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+                dst[:, :, c0 : c0 + 4] = res.reshape(r1 - r0, cols, -1)
         np.copyto(dst, 0.0, where=bad if dst.ndim == 2 else bad[..., None])
         valid[r0:r1] = ok
     return Warped(out, valid)
