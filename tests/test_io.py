@@ -421,9 +421,9 @@ def test_to_linear_uses_cv2_lut_for_8_bit_images(monkeypatch: pytest.MonkeyPatch
     calls: list[tuple[int, ...]] = []
     real = cv2.LUT
 
-    def spy(src: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    def spy(src: np.ndarray, lut: np.ndarray, **kw: np.ndarray) -> np.ndarray:
         calls.append(src.shape)
-        return real(src, lut)
+        return real(src, lut, **kw)
 
     monkeypatch.setattr(mio.colour.cv2, "LUT", spy)
     mio.to_linear(np.zeros((4, 5, 3), np.uint8))
