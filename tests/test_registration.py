@@ -352,8 +352,9 @@ def _reference_warp(
     xb, yb = (ox + 0.5) / out_scale, (oy + 0.5) / out_scale
     h = np.linalg.inv(reg.homography)
     den = yb * h[2, 1] + xb * h[2, 0] + h[2, 2]
-    qx = (yb * h[0, 1] + xb * h[0, 0] + h[0, 2]) / den
-    qy = (yb * h[1, 1] + xb * h[1, 0] + h[1, 2]) / den
+    with np.errstate(divide="ignore", invalid="ignore"):
+        qx = (yb * h[0, 1] + xb * h[0, 0] + h[0, 2]) / den
+        qy = (yb * h[1, 1] + xb * h[1, 0] + h[1, 2]) / den
     if reg.residual_grid is not None:
         g = reg.residual_grid
         wx = _cubic_weights(xb[0] * ((g.shape[1] - 1) / wb), g.shape[1])
@@ -362,7 +363,8 @@ def _reference_warp(
         qx, qy = qx + d[..., 0], qy + d[..., 1]
     ux, uy = qx * image_scale, qy * image_scale
     ih, iw = image.shape[:2]
-    ok = (den > 0) & (ux >= 1) & (ux <= iw - 1) & (uy >= 1) & (uy <= ih - 1)
+    with np.errstate(invalid="ignore"):
+        ok = (den > 0) & (ux >= 1) & (ux <= iw - 1) & (uy >= 1) & (uy <= ih - 1)
     mx = np.where(ok, ux - 0.5, -10.0).astype(np.float32)
     my = np.where(ok, uy - 0.5, -10.0).astype(np.float32)
     chunks = [image] if image.ndim == 2 or image.shape[2] <= 4 else [
@@ -399,6 +401,24 @@ def test_warp_in_strips_equals_the_whole_image_definition(
             np.testing.assert_array_equal(got.valid, ok)
             assert 0.5 < ok.mean() < 1.0
             np.testing.assert_array_equal(got.image, want)
+
+
+def test_warp_beyond_the_horizon_is_invalid_and_silent() -> None:
+    """Output pixels whose source lies behind the camera (H^-1's denominator <= 0,
+    here the right half) are invalid and zero, as in the plain definition, and the
+    huge or infinite positions there raise no floating-point warning."""
+    import warnings
+
+    h_inv = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [-1.0 / 200.5, 0.0, 1.0]])
+    reg = dataclasses.replace(_toy_registration(None), homography=np.linalg.inv(h_inv))
+    img = np.random.default_rng(2).random((320, 420), dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = warp_to_baseline(img, reg)
+    want, ok = _reference_warp(img, reg, 1.0, 1.0)
+    assert not ok[:, 200:].any() and ok[:, :150].mean() > 0.5
+    np.testing.assert_array_equal(got.valid, ok)
+    np.testing.assert_array_equal(got.image, want)
 
 
 def test_warp_reproduces_the_baseline(distorted) -> None:

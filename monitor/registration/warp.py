@@ -191,9 +191,11 @@ def warp_to_baseline(
             np.less_equal(q, lim, out=bad)
             ok &= bad
         np.logical_not(ok, out=bad)
-        # cv2's centre-origin map in float32 (rounded from float64, as astype does)
-        np.subtract(qx, 0.5, out=mx, casting="same_kind")
-        np.subtract(qy, 0.5, out=my, casting="same_kind")
+        # cv2's centre-origin map in float32 (rounded from float64, as astype does);
+        # points beyond the horizon may overflow float32 here: they are replaced next
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.subtract(qx, 0.5, out=mx, casting="same_kind")
+            np.subtract(qy, 0.5, out=my, casting="same_kind")
         mx[bad] = -10.0
         my[bad] = -10.0
         dst = out[r0:r1]
