@@ -47,7 +47,10 @@ from monitor.photometry import trusted_pixels
 from monitor.regions import find_appearance_regions, find_outline, find_regions
 from monitor.registration import register, registration_to_dict, warp_to_baseline
 from monitor.report.figures import colour_limit, heatmap_png, normals_rgb, overlay_png
-from monitor.resources import peak_rss_mb  # noqa: F401 - re-exported (bench)
+from monitor.resources import (
+    match_cv2_threads,
+    peak_rss_mb,  # noqa: F401 - re-exported (bench)
+)
 from monitor.results import (
     ChangeMap,
     Comparison,
@@ -88,6 +91,22 @@ class _Stages:
         self.timings.append(StageTiming(name, time.perf_counter() - start, peak_rss_mb()))
         if self.progress and len(self.timings) == len(self.names):
             self.progress("done", 1.0)
+
+
+def _same_pixels(a: np.ndarray, b: np.ndarray, rows: int = 64) -> bool:
+    """``np.array_equal`` of two scans, a block of rows at a time, stopping at the
+    first difference (two different scans differ in the first rows: no full pass
+    and no full-size comparison mask).
+
+    Examples
+    --------
+    >>> x = np.zeros((200, 3), np.uint8)
+    >>> _same_pixels(x, x.copy()), _same_pixels(x, np.eye(200, 3, dtype=np.uint8))
+    (True, False)
+    """
+    if a.shape != b.shape:
+        return False
+    return all(np.array_equal(a[r : r + rows], b[r : r + rows]) for r in range(0, len(a), rows))
 
 
 def compare(
@@ -137,6 +156,7 @@ def compare(
         Unreadable input, images of different artworks, unknown method, ...
     """
     settings = settings or Settings()
+    match_cv2_threads()  # OpenCV honours OMP_NUM_THREADS as torch does
     if settings.method not in METHODS:
         choices = ", ".join(METHODS)
         raise MonitorError(f"unknown method {settings.method!r}; choose one of: {choices}")
@@ -158,9 +178,7 @@ def compare(
     with stages.stage("read"):
         base_img = read_scan(baseline, max_pixels=settings.max_pixels)
         cur_img = read_scan(current, max_pixels=settings.max_pixels)
-    if base_img.pixels.shape == cur_img.pixels.shape and np.array_equal(
-        base_img.pixels, cur_img.pixels
-    ):
+    if _same_pixels(base_img.pixels, cur_img.pixels):
         if progress:
             progress("done", 1.0)
         # same pixels: nothing is measured, so no lamp is needed (frontal stands in)

@@ -401,6 +401,35 @@ def test_to_linear_lut_values_and_round_trip() -> None:
     np.testing.assert_allclose(mio.to_linear(codes16[::257]), lin8, rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "shape", [(7,), (5, 6), (5, 6, 1), (5, 6, 3), (5, 6, 4), (5, 6, 5), (2, 3, 4, 3), (0, 3)]
+)
+def test_to_linear_8_bit_equals_the_lookup_table(shape: tuple[int, ...]) -> None:
+    """8-bit images go through cv2.LUT (fast): exactly the table's float32 entries,
+    for every shape (others through the numpy gather), contiguous or not."""
+    codes = RNG.integers(0, 256, shape).astype(np.uint8)
+    lut = mio.colour._decode_lut(8)
+    for arr in (codes, codes[::-1]):
+        got = mio.to_linear(arr)
+        assert got.dtype == np.float32 and got.shape == arr.shape
+        np.testing.assert_array_equal(got, lut[arr])
+    big = RNG.integers(0, 256, (40, 60, 3)).astype(np.uint8)[::2, 1::3]
+    np.testing.assert_array_equal(mio.to_linear(big), lut[big])
+
+
+def test_to_linear_uses_cv2_lut_for_8_bit_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, ...]] = []
+    real = cv2.LUT
+
+    def spy(src: np.ndarray, lut: np.ndarray, **kw: np.ndarray) -> np.ndarray:
+        calls.append(src.shape)
+        return real(src, lut, **kw)
+
+    monkeypatch.setattr(mio.colour.cv2, "LUT", spy)
+    mio.to_linear(np.zeros((4, 5, 3), np.uint8))
+    assert calls == [(4, 5, 3)]
+
+
 def test_to_linear_float_input_and_checks() -> None:
     codes = np.arange(256, dtype=np.uint8).reshape(16, 16)
     np.testing.assert_allclose(
@@ -484,6 +513,25 @@ def test_float_tiff_round_trip(tmp_path: Path) -> None:
     with tifffile.TiffFile(tmp_path / "h.tif") as tif:
         assert tif.pages.first.compression == tifffile.COMPRESSION.ADOBE_DEFLATE
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h.tif", "t.tif"]  # no temp files
+
+
+def test_float_tiff_zlib_level_changes_bytes_not_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change map is written at zlib level 1 (fast): lossless, the same
+    values as the default level, a larger file than level 9 on smooth data."""
+    yy, xx = np.mgrid[0:200, 0:300]
+    h = (np.sin(xx / 17.0) * np.cos(yy / 11.0)).astype(np.float32)
+    h[5:9, 7:20] = np.nan
+    assert mio.files.TIFF_ZLIB_LEVEL == 1
+    sizes = {}
+    for level in (1, 9):
+        monkeypatch.setattr(mio.files, "TIFF_ZLIB_LEVEL", level)
+        path = tmp_path / f"h{level}.tif"
+        mio.write_float_tiff(path, h)
+        np.testing.assert_array_equal(mio.read_float_tiff(path), h)
+        sizes[level] = path.stat().st_size
+    assert sizes[1] > sizes[9]
 
 
 @pytest.mark.parametrize("shape", [(1, 5), (5, 1), (1, 1)])

@@ -113,3 +113,39 @@ def test_depth_route_runs_end_to_end(sample_dir: Path, tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert summary["method"] == "depth" and summary["alignment"]["scale"] > 0
     assert summary["model_id"] == "monitor/shading-v1"
+
+
+def test_opencv_follows_omp_num_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenCV's pool ignores OMP_NUM_THREADS; compare() holds it to the same limit
+    (on a loaded 2-core CPU two cv2 workers cost ~2.5x the CPU of one), and leaves
+    it alone when the variable is unset or not a positive integer."""
+    import cv2
+
+    from monitor.resources import match_cv2_threads
+
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(3)
+        for value in ("", "zero", "0"):
+            monkeypatch.setenv("OMP_NUM_THREADS", value)
+            assert match_cv2_threads() is None and cv2.getNumThreads() == 3
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        assert match_cv2_threads() is None and cv2.getNumThreads() == 3
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert match_cv2_threads() == 1 and cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(before)
+
+
+def test_same_pixels_compares_every_row_block() -> None:
+    """The identical-scans check stops at the first differing block of rows, but
+    a difference in the last row (or one pixel of a ragged last block) counts."""
+    from monitor.pipeline import _same_pixels
+
+    a = np.random.default_rng(3).integers(0, 255, (130, 40, 3), dtype=np.uint8)
+    assert _same_pixels(a, a.copy())
+    for r, c in ((129, 39), (0, 0), (64, 5)):
+        b = a.copy()
+        b[r, c, 2] ^= 1
+        assert not _same_pixels(a, b)
+    assert not _same_pixels(a, a[:, :39])

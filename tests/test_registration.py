@@ -24,6 +24,7 @@ from monitor.registration import (
     registration_to_dict,
     warp_to_baseline,
 )
+from monitor.registration.residual import _cubic_weights
 from monitor.results import Registration
 
 SHAPE = (480, 640)  # rows, cols of both scans
@@ -338,6 +339,86 @@ def test_warp_samples_where_baseline_to_current_points(
     # cv2.remap quantises positions to 1/32 px: a ramp is reproduced to ~0.05 px
     assert err.max() < 0.06 / image_scale
     assert np.all(warped[~valid] == 0.0)
+
+
+def _reference_warp(
+    image: np.ndarray, reg: Registration, image_scale: float, out_scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The warp's definition written out plainly: whole-image float64 maps
+    ``(H^-1(p) + d(p)) * image_scale``, inside with a 1 px margin, cubic remap."""
+    hb, wb = reg.baseline_shape
+    rows, cols = max(1, round(hb * out_scale)), max(1, round(wb * out_scale))
+    oy, ox = np.mgrid[0:rows, 0:cols].astype(np.float64)
+    xb, yb = (ox + 0.5) / out_scale, (oy + 0.5) / out_scale
+    h = np.linalg.inv(reg.homography)
+    den = yb * h[2, 1] + xb * h[2, 0] + h[2, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        qx = (yb * h[0, 1] + xb * h[0, 0] + h[0, 2]) / den
+        qy = (yb * h[1, 1] + xb * h[1, 0] + h[1, 2]) / den
+    if reg.residual_grid is not None:
+        g = reg.residual_grid
+        wx = _cubic_weights(xb[0] * ((g.shape[1] - 1) / wb), g.shape[1])
+        wy = _cubic_weights(yb[:, 0] * ((g.shape[0] - 1) / hb), g.shape[0])
+        d = np.einsum("ri,ijk,cj->rck", wy, g, wx)
+        qx, qy = qx + d[..., 0], qy + d[..., 1]
+    ux, uy = qx * image_scale, qy * image_scale
+    ih, iw = image.shape[:2]
+    with np.errstate(invalid="ignore"):
+        ok = (den > 0) & (ux >= 1) & (ux <= iw - 1) & (uy >= 1) & (uy <= ih - 1)
+    mx = np.where(ok, ux - 0.5, -10.0).astype(np.float32)
+    my = np.where(ok, uy - 0.5, -10.0).astype(np.float32)
+    chunks = [image] if image.ndim == 2 or image.shape[2] <= 4 else [
+        np.ascontiguousarray(image[:, :, c : c + 4]) for c in range(0, image.shape[2], 4)
+    ]
+    parts = [cv2.remap(c, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+             for c in chunks]
+    out = parts[0] if image.ndim == 2 else np.dstack([p.reshape(rows, cols, -1) for p in parts])
+    out[~ok] = 0.0
+    return out, ok
+
+
+@pytest.mark.parametrize("strip_pixels", [1, 997, 1 << 18])
+@pytest.mark.parametrize("channels", [0, 3, 6])
+def test_warp_in_strips_equals_the_whole_image_definition(
+    monkeypatch: pytest.MonkeyPatch, strip_pixels: int, channels: int
+) -> None:
+    """The strip-wise warp (in-cache float64 scratch, maps rounded to float32 once)
+    gives bit for bit the result of the plain whole-image formulation, for
+    any strip height (one row, a ragged last strip, one strip), with and without
+    the residual grid, grey, RGB and more than 4 channels."""
+    from monitor.registration import warp as warp_mod
+
+    monkeypatch.setattr(warp_mod, "_STRIP_PIXELS", strip_pixels)
+    rng = np.random.default_rng(11)
+    for grid in (None, rng.normal(0, 1.5, (5, 7, 2))):
+        reg = _toy_registration(grid)
+        for image_scale, out_scale in ((1.0, 1.0), (0.5, 0.5), (1.0, 0.3)):
+            ch, cw = round(320 * image_scale), round(420 * image_scale)
+            shape = (ch, cw) if channels == 0 else (ch, cw, channels)
+            img = rng.random(shape, dtype=np.float32)
+            got = warp_to_baseline(img, reg, image_scale=image_scale, out_scale=out_scale)
+            want, ok = _reference_warp(img, reg, image_scale, out_scale)
+            np.testing.assert_array_equal(got.valid, ok)
+            assert 0.5 < ok.mean() < 1.0
+            np.testing.assert_array_equal(got.image, want)
+
+
+def test_warp_beyond_the_horizon_is_invalid_and_silent() -> None:
+    """Output pixels whose source lies behind the camera (H^-1's denominator <= 0,
+    here the right half) are invalid and zero, as in the plain definition, and the
+    huge or infinite positions there raise no floating-point warning."""
+    import warnings
+
+    h_inv = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [-1.0 / 200.5, 0.0, 1.0]])
+    reg = dataclasses.replace(_toy_registration(None), homography=np.linalg.inv(h_inv))
+    img = np.random.default_rng(2).random((320, 420), dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = warp_to_baseline(img, reg)
+    want, ok = _reference_warp(img, reg, 1.0, 1.0)
+    assert not ok[:, 200:].any() and ok[:, :150].mean() > 0.5
+    np.testing.assert_array_equal(got.valid, ok)
+    np.testing.assert_array_equal(got.image, want)
 
 
 def test_warp_reproduces_the_baseline(distorted) -> None:

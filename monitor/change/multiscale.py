@@ -231,7 +231,7 @@ def _native_slope(
             )
         else:
             trust = -F.max_pool2d(-trust[None, None].float(), 7, stride=1, padding=3)[0, 0] > 0.5
-        brightness = (b.mean(dim=0) / median_lum).clamp(0, 1)
+        brightness = b.mean(dim=0).div_(median_lum).clamp_(0, 1)
         if presmooth_px > 0 and device.type == "cpu":
             # cv2's separable Gaussian (same kernel size, reflect-101 borders as
             # kornia's) is several times faster than a depthwise conv on the CPU
@@ -239,22 +239,25 @@ def _native_slope(
         elif presmooth_px > 0:
             b, c = blur(b, presmooth_px), blur(c, presmooth_px)
         wt = trust.float()
-        ratio = torch.log(c + EPS) - torch.log(b + EPS)
+        # b and c are this tile's own copies (planar, blurred): the arithmetic runs in
+        # place, the same operations in the same order as log(c + EPS) - log(b + EPS)
+        ratio = c.add_(EPS).log_().sub_(b.add_(EPS).log_())
         del b, c
         gy = 2 * (torch.arange(ys0, ys1, device=device, dtype=torch.float32) + 0.5) / h - 1
         gx = 2 * (torch.arange(xs0, xs1, device=device, dtype=torch.float32) + 0.5) / w - 1
         grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1)[None]
         low = F.grid_sample(bg, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        ratio = (ratio - low[0]) * wt
+        ratio.sub_(low[0]).mul_(wt)
+        del low
         achromatic = ratio.mean(dim=0)
-        chroma_t = torch.sqrt(((ratio - achromatic) ** 2).mean(dim=0))
+        # sqrt(mean((ratio - achromatic) ** 2)) * brightness, in place
+        chroma_t = ratio.sub_(achromatic).square_().mean(dim=0).sqrt_().mul_(brightness)
+        del ratio
         if device.type == "cpu":
-            chroma_s = torch.from_numpy(
-                _cv2_smooth((chroma_t * brightness).numpy(), wt.numpy(), 2.0)
-            )
+            chroma_s = torch.from_numpy(_cv2_smooth(chroma_t.numpy(), wt.numpy(), 2.0))
         else:
-            chroma_s = smooth_background(chroma_t * brightness, wt, 2.0)
-        s = -torch.expm1(achromatic) * gain * wt
+            chroma_s = smooth_background(chroma_t, wt, 2.0)
+        s = torch.expm1(achromatic).mul_(-gain).mul_(wt)  # -expm1(achromatic) * gain * wt
         slope[t.y0 : t.y1, t.x0 : t.x1] = s[core].cpu().numpy()
         chroma[t.y0 : t.y1, t.x0 : t.x1] = chroma_s[core].cpu().numpy()
         ok[t.y0 : t.y1, t.x0 : t.x1] = trust[core].cpu().numpy()

@@ -101,6 +101,14 @@ def to_linear(pixels: np.ndarray) -> np.ndarray:
     """
     arr = np.asarray(pixels)
     if arr.dtype == np.uint8:
+        if 1 <= arr.ndim <= 3 and arr.size and (arr.ndim < 3 or arr.shape[2] <= 4):
+            # cv2.LUT: the same table entries as the gather below, several times faster
+            # (no index arithmetic); it takes 1-4 channel 2-D images and writes into
+            # a numpy array (which asks the kernel for huge pages when it is large)
+            out = np.empty(arr.shape, np.float32)
+            shaped = (lambda x: x.reshape(1, -1)) if arr.ndim == 1 else (lambda x: x)
+            cv2.LUT(shaped(arr), _decode_lut(8), dst=shaped(out))
+            return out
         return _decode_lut(8)[arr]
     if arr.dtype == np.uint16:
         return _decode_lut(16)[arr]

@@ -13,6 +13,9 @@ from monitor.registration.inputs import _check_registration
 from monitor.registration.residual import _cubic_weights, _map_to_current
 from monitor.results import Registration, Warped
 
+#: Output pixels per strip of :func:`warp_to_baseline` (float64 scratch of ~2 MB each).
+_STRIP_PIXELS = 1 << 18
+
 
 def baseline_to_current(points_xy: np.ndarray, reg: Registration) -> np.ndarray:
     """Map BASELINE points to CURRENT: ``H^-1(p) + d(p)``.
@@ -135,35 +138,74 @@ def warp_to_baseline(
     h_inv = np.linalg.inv(np.asarray(reg.homography, np.float64))
     grid = None if reg.residual_grid is None else np.asarray(reg.residual_grid, np.float64)
     xs = (np.arange(cols, dtype=np.float64) + 0.5) / osx
-    wx = None
+    # the per-column terms of H^-1 once (1 x cols); per strip only the per-row ones
+    hx = [xs * h_inv[k, 0] for k in range(3)]
+    gx_cols, gny = None, 0
     if grid is not None:
+        gny = grid.shape[0]
         wx = _cubic_weights(xs * ((grid.shape[1] - 1) / wb), grid.shape[1])
-        gx_cols = np.einsum("ijk,nj->ink", grid, wx)  # ny x cols x 2
-    strip = max(1, 2_000_000 // cols)
+        # ny x (cols * 2): the grid interpolated along x at every output column
+        gx_cols = np.einsum("ijk,nj->ink", grid, wx).reshape(grid.shape[0], cols * 2)
+    # strips of rows small enough that the float64 scratch stays in cache and is
+    # reused (no full-size temporaries, no page faults per strip)
+    strip = max(1, min(rows, _STRIP_PIXELS // cols))
+    n = strip * cols
+    den_b, qx_b, qy_b = (np.empty(n) for _ in range(3))
+    ok_b, tmp_b = np.empty(n, bool), np.empty(n, bool)
+    mx_b, my_b = np.empty(n, np.float32), np.empty(n, np.float32)
+    d_b = np.empty(n * 2) if grid is not None else None
+    # cv2.remap takes up to 4 channels: more are resampled 4 at a time
+    sources = [img] if channels <= 4 else [
+        np.ascontiguousarray(img[:, :, c0 : c0 + 4]) for c0 in range(0, channels, 4)
+    ]
     for r0 in range(0, rows, strip):
         r1 = min(rows, r0 + strip)
+        m = (r1 - r0) * cols
+        shape2 = (r1 - r0, cols)
         ys = (np.arange(r0, r1, dtype=np.float64) + 0.5) / osy
-        den = ys[:, None] * h_inv[2, 1] + xs[None, :] * h_inv[2, 0] + h_inv[2, 2]
+        den, qx, qy = (b[:m].reshape(shape2) for b in (den_b, qx_b, qy_b))
+        ok, bad = ok_b[:m].reshape(shape2), tmp_b[:m].reshape(shape2)
+        mx, my = mx_b[:m].reshape(shape2), my_b[:m].reshape(shape2)
+        # the same operations, in the same order, as the formulas
+        # (ys h[k,1] + xs h[k,0] + h[k,2]) / den of the reference
+        np.add((ys * h_inv[2, 1])[:, None], hx[2][None, :], out=den)
+        den += h_inv[2, 2]
         with np.errstate(divide="ignore", invalid="ignore"):
-            qx = (ys[:, None] * h_inv[0, 1] + xs[None, :] * h_inv[0, 0] + h_inv[0, 2]) / den
-            qy = (ys[:, None] * h_inv[1, 1] + xs[None, :] * h_inv[1, 0] + h_inv[1, 2]) / den
-        if grid is not None:
-            wy = _cubic_weights(ys * ((grid.shape[0] - 1) / hb), grid.shape[0])
-            d = np.einsum("ri,ick->rck", wy, gx_cols)
+            for k, q in ((0, qx), (1, qy)):
+                np.add((ys * h_inv[k, 1])[:, None], hx[k][None, :], out=q)
+                q += h_inv[k, 2]
+                q /= den
+        if gx_cols is not None and d_b is not None:
+            wy = _cubic_weights(ys * ((gny - 1) / hb), gny)
+            d = d_b[: m * 2].reshape(r1 - r0, cols, 2)
+            np.matmul(wy, gx_cols, out=d.reshape(r1 - r0, cols * 2))
             qx += d[..., 0]
             qy += d[..., 1]
-        ux = qx * isx
-        uy = qy * isy
-        ok = (den > 0) & (ux >= 1.0) & (ux <= iw - 1.0) & (uy >= 1.0) & (uy <= ih - 1.0)
-        mx = np.where(ok, ux - 0.5, -10.0).astype(np.float32)
-        my = np.where(ok, uy - 0.5, -10.0).astype(np.float32)
-        for c0 in range(0, channels, 4):
-            src = img if img.ndim == 2 else np.ascontiguousarray(img[:, :, c0 : c0 + 4])
-            res = cv2.remap(src, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-            if img.ndim == 2:
-                out[r0:r1] = res
-            else:
-                out[r0:r1, :, c0 : c0 + 4] = res.reshape(r1 - r0, cols, -1)
-        out[r0:r1][~ok] = 0.0
+        qx *= isx  # now the source position in image pixels (corner origin)
+        qy *= isy
+        # inside with a 1 px margin, in front of the camera (NaN compares False)
+        np.greater(den, 0, out=ok)
+        for q, lim in ((qx, iw - 1.0), (qy, ih - 1.0)):
+            np.greater_equal(q, 1.0, out=bad)
+            ok &= bad
+            np.less_equal(q, lim, out=bad)
+            ok &= bad
+        np.logical_not(ok, out=bad)
+        # cv2's centre-origin map in float32 (rounded from float64, as astype does);
+        # points beyond the horizon may overflow float32 here: they are replaced next
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.subtract(qx, 0.5, out=mx, casting="same_kind")
+            np.subtract(qy, 0.5, out=my, casting="same_kind")
+        mx[bad] = -10.0
+        my[bad] = -10.0
+        dst = out[r0:r1]
+        if len(sources) == 1:  # straight into the output rows (contiguous), no copy
+            cv2.remap(sources[0], mx, my, cv2.INTER_CUBIC, dst=dst,
+                      borderMode=cv2.BORDER_REPLICATE)
+        else:
+            for c0, src in zip(range(0, channels, 4), sources, strict=True):
+                res = cv2.remap(src, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+                dst[:, :, c0 : c0 + 4] = res.reshape(r1 - r0, cols, -1)
+        np.copyto(dst, 0.0, where=bad if dst.ndim == 2 else bad[..., None])
         valid[r0:r1] = ok
     return Warped(out, valid)

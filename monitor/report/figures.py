@@ -50,6 +50,11 @@ FONT_PT = 7.5
 MIN_PT = 7.0
 #: JPEG quality of photographic figures (report size).
 JPEG_QUALITY = 82
+
+#: zlib level of the PNG figures: lossless at any level; 1 encodes the 24 MP overlay
+#: about 5x faster than Pillow's default 6 for a ~17 % larger file.
+PNG_COMPRESS_LEVEL = 1
+
 _MIN_LONG_PX = 480  # small images are magnified to at least this long side
 _MIN_SHORT_PX = 200
 
@@ -76,12 +81,12 @@ def _magnification(shape: tuple[int, int], max_px: int) -> float:
 def _save(fig: Figure, path: Path, *, dpi: int = DPI) -> Path:
     FigureCanvasAgg(fig)  # attach an Agg canvas; no pyplot, no global backend
     fmt = "jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "png"
-    pil_kwargs = {"quality": JPEG_QUALITY, "optimize": True} if fmt == "jpeg" else None
+    pil_kwargs: dict[str, object] = (
+        {"quality": JPEG_QUALITY, "optimize": True} if fmt == "jpeg"
+        else {"compress_level": PNG_COMPRESS_LEVEL}
+    )
     try:
-        if pil_kwargs is None:
-            fig.savefig(path, dpi=dpi, format=fmt)
-        else:
-            fig.savefig(path, dpi=dpi, format=fmt, pil_kwargs=pil_kwargs)
+        fig.savefig(path, dpi=dpi, format=fmt, pil_kwargs=pil_kwargs)
     except OSError as exc:
         raise MonitorError(f"cannot write {path}: {exc}") from exc
     return path
