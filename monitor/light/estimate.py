@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from monitor.errors import MonitorError
+from monitor.light.blobs import _blob_axis, _Blobs
 from monitor.light.check import (
     angular_difference,
 )
@@ -36,6 +37,7 @@ from monitor.light.params import (
     SIGN_T,
     SIGN_T_LOW,
     TIER2_MIN_TILES,
+    TILE_BIAS_DEG,
     UNC_FLOOR_DEG,
 )
 from monitor.results import LightEstimate
@@ -296,13 +298,21 @@ def estimate_pair_light(
     axis = _Axis(
         phi=phi, uncertainty_deg=unc, anisotropy=float(np.hypot(*vec)), n_tiles=len(parts[0][0])
     )
+    # the change's own cue: the deformations' dipoles (absent without relief change)
+    blobs = _blob_axis(ratio, cc - cb, both)
+    # the end's axis limit is a spread over the tiles (see AXIS_REF_TILES)
+    size = math.sqrt(AXIS_REF_TILES / max(axis.n_tiles, 1))
+    tiles_trusted = unc <= AXIS_END_DEG * size
+    blob_note = ""
+    if blobs is not None:
+        axis, blob_note = _with_blobs(axis, blobs, tiles_trusted)
+        phi, unc = axis.phi, axis.uncertainty_deg
+        method += " + deformation dipoles"
     t_b, _, _ = _sign_cue(lb, both, phi)
     t_c, _, _ = _sign_cue(lc, both, phi)
     # the two scans share their texture: their evidence is not independent
     t_sign = 0.5 * (t_b + t_c)
-    # the end's axis limit is a spread over the tiles (see AXIS_REF_TILES)
-    size = math.sqrt(AXIS_REF_TILES / max(axis.n_tiles, 1))
-    if unc > AXIS_END_DEG * size:
+    if blobs is None and not tiles_trusted:
         # such an axis is not trusted either (see AXIS_END_DEG): painted structure
         # turning the tiles' axes, not the lamp; reported as unknown (90 deg) so a
         # given lamp is "not checked" rather than "disagrees"
@@ -318,8 +328,12 @@ def estimate_pair_light(
             confidence=0.0,
             note=f"{extra}; {_ELEVATION_NOTE}",
         )
+    if not tiles_trusted and unc > AXIS_END_DEG * size:
+        # the axis is known from the blobs alone, but not to the limit an end needs
+        # (trusted tiles keep their end: the blobs only straighten their axis)
+        return _finish(axis, 0.0, method, blob_note, evidence=t_sign)
     if abs(t_sign) >= SIGN_T:
-        return _finish(axis, t_sign, method)
+        return _finish(axis, t_sign, method, blob_note)
     t_conv = _convergence_cue(parts, phi)
     if (
         abs(t_sign) >= SIGN_T_LOW
@@ -332,10 +346,37 @@ def estimate_pair_light(
             f"end from the raised-relief skew (t {t_sign:.1f}) confirmed by the near-lamp "
             f"convergence of the local axes (t {t_conv:.1f})"
         )
+        if blob_note:
+            extra = f"{blob_note}; {extra}"
+
         return _finish(
             axis, math.copysign(SIGN_T, t_sign), method + " + near-lamp convergence",
             extra, evidence=t_sign,
         )
-    return _finish(axis, t_sign, method)
+    return _finish(axis, t_sign, method, blob_note)
+
+
+def _with_blobs(axis: _Axis, blobs: _Blobs, tiles_trusted: bool) -> tuple[_Axis, str]:
+    """The pair's axis with the deformation dipoles' (:mod:`monitor.light.blobs`).
+
+    Trusted tiles are combined with the blobs by inverse variance, the tiles'
+    uncertainty floored at TILE_BIAS_DEG (painted structure biases them beyond
+    their spread); untrusted tiles leave the axis to the blobs.
+    """
+    note = f"axis from {blobs.n_blobs} deformation dipoles (+/- {blobs.uncertainty_deg:.0f} deg)"
+    if not tiles_trusted:
+        note += " where the tiles' axis is not trusted (painted structure)"
+        return (
+            _Axis(blobs.phi, blobs.uncertainty_deg, blobs.coherence, axis.n_tiles),
+            note,
+        )
+    sig_t = math.radians(max(axis.uncertainty_deg, TILE_BIAS_DEG))
+    sig_b = math.radians(blobs.uncertainty_deg)
+    w_t, w_b = 1.0 / sig_t**2, 1.0 / sig_b**2
+    vec = w_t * np.array([math.cos(2 * axis.phi), math.sin(2 * axis.phi)])
+    vec += w_b * np.array([math.cos(2 * blobs.phi), math.sin(2 * blobs.phi)])
+    phi = (0.5 * math.atan2(vec[1], vec[0])) % math.pi
+    unc = math.degrees(1.0 / math.sqrt(w_t + w_b))
+    return _Axis(phi, unc, axis.anisotropy, axis.n_tiles), note + " and the tiles'"
 
 
