@@ -32,6 +32,7 @@ from monitor.light.params import (
     AXIS_REF_TILES,
     AXIS_TIGHT_DEG,
     AXIS_UNKNOWN_DEG,
+    BLOB_END_TURN_DEG,
     CONV_T,
     SHADOW_MIN_MODULATION,
     SIGN_T,
@@ -214,6 +215,13 @@ def estimate_pair_light(
     near-lamp convergence of the local axes; along an axis known worse than
     AXIS_END_DEG no end is reported, and the axis itself is reported unknown
     (``axis_uncertainty_deg`` AXIS_UNKNOWN_DEG): painted structure, not the lamp.
+    The deformations' dipoles in the log ratio (:mod:`monitor.light.blobs`),
+    when at least BLOB_MIN are found, join the axis (the tiles' uncertainty
+    floored at TILE_BIAS_DEG) or, where the tiles are not trusted, give it
+    alone. Trusted tiles keep their end (read along their own axis, where the
+    end cues were calibrated), carried over to the combined axis when it turned
+    by at most BLOB_END_TURN_DEG; the blobs' axis alone gets an end only when
+    it is known to AXIS_END_DEG.
 
     Parameters
     ----------
@@ -302,58 +310,84 @@ def estimate_pair_light(
     blobs = _blob_axis(ratio, cc - cb, both)
     # the end's axis limit is a spread over the tiles (see AXIS_REF_TILES)
     size = math.sqrt(AXIS_REF_TILES / max(axis.n_tiles, 1))
-    tiles_trusted = unc <= AXIS_END_DEG * size
-    blob_note = ""
-    if blobs is not None:
-        axis, blob_note = _with_blobs(axis, blobs, tiles_trusted)
-        phi, unc = axis.phi, axis.uncertainty_deg
+    if unc > AXIS_END_DEG * size:
+        if blobs is None:
+            # such an axis is not trusted either (see AXIS_END_DEG): painted structure
+            # turning the tiles' axes, not the lamp; reported as unknown (90 deg) so
+            # a given lamp is "not checked" rather than "disagrees"
+            t_sign = _pair_skew(lb, lc, both, phi)
+            extra = (
+                f"axis not trusted: its tiles spread to {unc:.0f} deg (painted structure "
+                f"rather than the lamp's shading); neither the axis nor its end is reported "
+                f"(raised-relief skew t {t_sign:.1f})"
+            )
+            est = _finish(axis, 0.0, method, extra, evidence=t_sign)
+            return dataclasses.replace(
+                est,
+                axis_uncertainty_deg=AXIS_UNKNOWN_DEG,
+                confidence=0.0,
+                note=f"{extra}; {_ELEVATION_NOTE}",
+            )
+        # the tiles are not trusted, the blobs are consistent: they give the axis;
+        # its end is read along it only when it is known to the same limit
+        blob_axis, note = _with_blobs(axis, blobs, tiles_trusted=False)
+        t_sign = _pair_skew(lb, lc, both, blob_axis.phi)
         method += " + deformation dipoles"
+        if blob_axis.uncertainty_deg > AXIS_END_DEG * size:
+            return _finish(blob_axis, 0.0, method, note, evidence=t_sign)
+        return _finish(blob_axis, t_sign, method, note)
+    # trusted tiles: their end is read along their own axis, as without the blobs
+    # (the end cues were calibrated there), and carried over to the blobs' axis
+    t_end, how, extra, evidence = _tile_end(lb, lc, both, parts, axis)
+    if blobs is None:
+        return _finish(axis, t_end, method + how, extra, evidence=evidence)
+    final, note = _with_blobs(axis, blobs, tiles_trusted=True)
+    turn = abs((final.phi - axis.phi + math.pi / 2) % math.pi - math.pi / 2)
+    if math.degrees(turn) > BLOB_END_TURN_DEG:
+        note += "; the tiles' end is not carried over (the axis turned too far)"
+        t_end = 0.0
+    elif math.cos(final.phi - axis.phi) < 0:  # the same end, seen from the other axis angle
+        t_end, evidence = -t_end, -evidence
+    notes = "; ".join(n for n in (note, extra) if n)
+    return _finish(final, t_end, method + " + deformation dipoles" + how, notes, evidence)
+
+
+def _pair_skew(lb: np.ndarray, lc: np.ndarray, both: np.ndarray, phi: float) -> float:
+    """Both scans' raised-relief skew t along ``phi`` (they share their texture: averaged)."""
     t_b, _, _ = _sign_cue(lb, both, phi)
     t_c, _, _ = _sign_cue(lc, both, phi)
-    # the two scans share their texture: their evidence is not independent
-    t_sign = 0.5 * (t_b + t_c)
-    if blobs is None and not tiles_trusted:
-        # such an axis is not trusted either (see AXIS_END_DEG): painted structure
-        # turning the tiles' axes, not the lamp; reported as unknown (90 deg) so a
-        # given lamp is "not checked" rather than "disagrees"
-        extra = (
-            f"axis not trusted: its tiles spread to {unc:.0f} deg (painted structure "
-            f"rather than the lamp's shading); neither the axis nor its end is reported "
-            f"(raised-relief skew t {t_sign:.1f})"
-        )
-        est = _finish(axis, 0.0, method, extra, evidence=t_sign)
-        return dataclasses.replace(
-            est,
-            axis_uncertainty_deg=AXIS_UNKNOWN_DEG,
-            confidence=0.0,
-            note=f"{extra}; {_ELEVATION_NOTE}",
-        )
-    if not tiles_trusted and unc > AXIS_END_DEG * size:
-        # the axis is known from the blobs alone, but not to the limit an end needs
-        # (trusted tiles keep their end: the blobs only straighten their axis)
-        return _finish(axis, 0.0, method, blob_note, evidence=t_sign)
+    return 0.5 * (t_b + t_c)
+
+
+def _tile_end(
+    lb: np.ndarray,
+    lc: np.ndarray,
+    both: np.ndarray,
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    axis: _Axis,
+) -> tuple[float, str, str, float]:
+    """The end along a trusted tiles' axis: (t for :func:`_finish`, method suffix, note, t).
+
+    The skew alone at |t| >= SIGN_T, or from SIGN_T_LOW confirmed by the
+    near-lamp convergence (second tier, see SIGN_T_LOW).
+    """
+    t_sign = _pair_skew(lb, lc, both, axis.phi)
     if abs(t_sign) >= SIGN_T:
-        return _finish(axis, t_sign, method, blob_note)
-    t_conv = _convergence_cue(parts, phi)
+        return t_sign, "", "", t_sign
+    t_conv = _convergence_cue(parts, axis.phi)
     if (
         abs(t_sign) >= SIGN_T_LOW
         and abs(t_conv) >= CONV_T
         and t_conv * t_sign > 0
-        and unc <= AXIS_TIGHT_DEG
+        and axis.uncertainty_deg <= AXIS_TIGHT_DEG
         and axis.n_tiles >= TIER2_MIN_TILES
     ):
         extra = (
             f"end from the raised-relief skew (t {t_sign:.1f}) confirmed by the near-lamp "
             f"convergence of the local axes (t {t_conv:.1f})"
         )
-        if blob_note:
-            extra = f"{blob_note}; {extra}"
-
-        return _finish(
-            axis, math.copysign(SIGN_T, t_sign), method + " + near-lamp convergence",
-            extra, evidence=t_sign,
-        )
-    return _finish(axis, t_sign, method, blob_note)
+        return math.copysign(SIGN_T, t_sign), " + near-lamp convergence", extra, t_sign
+    return t_sign, "", "", t_sign
 
 
 def _with_blobs(axis: _Axis, blobs: _Blobs, tiles_trusted: bool) -> tuple[_Axis, str]:
