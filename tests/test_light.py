@@ -485,3 +485,37 @@ def test_untrusted_tiles_leave_the_axis_to_the_dipoles(monkeypatch: pytest.Monke
     assert not compare_light(Light(azimuth, 50.0), est).disagrees
     with pytest.raises(MonitorError, match="but not from which end"):
         resolve_light(None, "estimated", est, elevation_deg=50.0)
+
+
+@pytest.mark.parametrize("azimuth", [100.0, 235.0, 10.0, 175.0])
+def test_trusted_tiles_keep_their_end_on_the_axis_the_blobs_turn(
+    azimuth: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The end read along the tiles' axis goes to the nearer end of the turned axis.
+
+    Blobs 20 deg off the tiles' axis (either way, across the wrap of the axis
+    angle at 0/180) keep the end; blobs 60 deg off (beyond BLOB_END_TURN_DEG)
+    leave the end unknown rather than guess which one it maps to.
+    """
+    import monitor.light.estimate as light_estimate
+    from monitor.light.blobs import _Blobs
+
+    pair = _render(azimuth, 90, no_change=False)
+    base = to_linear(pair.baseline)
+    cur = synth.warp_current_to_baseline(to_linear(pair.current), pair.homography,
+                                         pair.lens_k1, SIZE)
+    monkeypatch.setattr(light_estimate, "_blob_axis", lambda *args: None)
+    tiles = estimate_pair_light(base, cur)
+    assert tiles.azimuth_uncertainty_deg < 180.0
+    phi0 = math.radians(-tiles.axis_deg) % math.pi  # image angle (y down)
+    for turn in (20.0, -20.0):
+        fake = _Blobs((phi0 + math.radians(turn)) % math.pi, 8.0, 3, 1.0)
+        monkeypatch.setattr(light_estimate, "_blob_axis", lambda *args, b=fake: b)
+        est = estimate_pair_light(base, cur)
+        assert "deformation dipoles" in est.note
+        assert est.azimuth_uncertainty_deg < 180.0
+        assert angular_difference(est.azimuth_deg, tiles.azimuth_deg) < 25.0, (turn, est)
+    fake = _Blobs((phi0 + math.radians(60.0)) % math.pi, 8.0, 3, 1.0)
+    monkeypatch.setattr(light_estimate, "_blob_axis", lambda *args: fake)
+    est = estimate_pair_light(base, cur)
+    assert est.azimuth_uncertainty_deg >= 180.0 and "not carried over" in est.note
