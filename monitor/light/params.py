@@ -116,8 +116,9 @@ LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 #: is H(dh) u, along u for a round deformation. Chosen on the 24 train and 24
 #: validation renders at 960x720 (bench/light_blobs.py; truth masks of the
 #: deformations): the smoothing scale as a fraction of the working grid's long
-#: side (0.006: per-blob axis error median 8 deg on the 265 peaks inside a
-#: deformation, 42 deg on the rest; 0.012 and 0.024 worse).
+#: side (0.006: per-peak axis error median 8.2 deg on the 257 peaks above 6
+#: sigma inside a deformation, 41.5 deg on the 1941 elsewhere; in a first
+#: sweep, not in the script, 0.012 and 0.024 gave worse axes per pair).
 BLOB_SCALE = 0.006
 #: A peak of |grad| of the smoothed ratio counts when it is at least BLOB_Z
 #: robust sigmas (MAD of the gradient components over the pair) ...
