@@ -29,13 +29,19 @@ shading is ``log s ~ const - (|l_xy| / l_z) d . grad h``. Two consequences:
 
 A pair adds the change itself: the log ratio of two registered scans cancels
 the paint, leaving the shading of the relief change (a bright/dark pair along
-the light axis). It sharpens the axis; it carries no sign (bulges and dents
-are equally likely), so the pair's sign comes from both scans' texture. The
-pair's end is read only along an axis known to AXIS_END_DEG: an end along a
-wrong axis (painted structure outweighing weak relief at steep light) would
-be a confident wrong lamp. Beyond that limit the axis itself is reported
-unknown (``axis_uncertainty_deg`` = AXIS_UNKNOWN_DEG): a given lamp is then
-"not checked" rather than "disagrees", and ``auto`` refuses.
+the light axis). Its tiles sharpen the axis; where the ratio has strong,
+compact, achromatic dipoles (the deformations, ``monitor.light.blobs``) the
+gradient at each dipole's centre points along the lamp's axis, whatever the
+painted strokes do: the blobs are combined with the tiles (whose uncertainty
+is floored at TILE_BIAS_DEG, the bias painted structure gives them), and
+decide the axis alone when the tiles are not trusted. Neither carries a sign
+(a bulge lit from one end is a dent lit from the other), so the pair's sign
+comes from both scans' texture. The pair's end is read only along an axis
+known to AXIS_END_DEG: an end along a wrong axis (painted structure
+outweighing weak relief at steep light) would be a confident wrong lamp.
+Beyond that limit, and without blobs, the axis itself is reported unknown
+(``axis_uncertainty_deg`` = AXIS_UNKNOWN_DEG): a given lamp is then "not
+checked" rather than "disagrees", and ``auto`` refuses.
 
 Elevation only scales the shading contrast by ``cot(elevation)`` times an
 unknown slope scale, so it is not identifiable from one lamp without a

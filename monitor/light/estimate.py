@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from monitor.errors import MonitorError
+from monitor.light.blobs import _blob_axis, _Blobs
 from monitor.light.check import (
     angular_difference,
 )
@@ -31,11 +32,13 @@ from monitor.light.params import (
     AXIS_REF_TILES,
     AXIS_TIGHT_DEG,
     AXIS_UNKNOWN_DEG,
+    BLOB_END_TURN_DEG,
     CONV_T,
     SHADOW_MIN_MODULATION,
     SIGN_T,
     SIGN_T_LOW,
     TIER2_MIN_TILES,
+    TILE_BIAS_DEG,
     UNC_FLOOR_DEG,
 )
 from monitor.results import LightEstimate
@@ -212,6 +215,13 @@ def estimate_pair_light(
     near-lamp convergence of the local axes; along an axis known worse than
     AXIS_END_DEG no end is reported, and the axis itself is reported unknown
     (``axis_uncertainty_deg`` AXIS_UNKNOWN_DEG): painted structure, not the lamp.
+    The deformations' dipoles in the log ratio (:mod:`monitor.light.blobs`),
+    when at least BLOB_MIN are found, join the axis (the tiles' uncertainty
+    floored at TILE_BIAS_DEG) or, where the tiles are not trusted, give it
+    alone. Trusted tiles keep their end (read along their own axis, where the
+    end cues were calibrated), carried over to the combined axis when it turned
+    by at most BLOB_END_TURN_DEG; the blobs' axis alone gets an end only when
+    it is known to AXIS_END_DEG.
 
     Parameters
     ----------
@@ -296,46 +306,111 @@ def estimate_pair_light(
     axis = _Axis(
         phi=phi, uncertainty_deg=unc, anisotropy=float(np.hypot(*vec)), n_tiles=len(parts[0][0])
     )
-    t_b, _, _ = _sign_cue(lb, both, phi)
-    t_c, _, _ = _sign_cue(lc, both, phi)
-    # the two scans share their texture: their evidence is not independent
-    t_sign = 0.5 * (t_b + t_c)
+    # the change's own cue: the deformations' dipoles (absent without relief change)
+    blobs = _blob_axis(ratio, cc - cb, both)
     # the end's axis limit is a spread over the tiles (see AXIS_REF_TILES)
     size = math.sqrt(AXIS_REF_TILES / max(axis.n_tiles, 1))
     if unc > AXIS_END_DEG * size:
-        # such an axis is not trusted either (see AXIS_END_DEG): painted structure
-        # turning the tiles' axes, not the lamp; reported as unknown (90 deg) so a
-        # given lamp is "not checked" rather than "disagrees"
-        extra = (
-            f"axis not trusted: its tiles spread to {unc:.0f} deg (painted structure "
-            f"rather than the lamp's shading); neither the axis nor its end is reported "
-            f"(raised-relief skew t {t_sign:.1f})"
-        )
-        est = _finish(axis, 0.0, method, extra, evidence=t_sign)
-        return dataclasses.replace(
-            est,
-            axis_uncertainty_deg=AXIS_UNKNOWN_DEG,
-            confidence=0.0,
-            note=f"{extra}; {_ELEVATION_NOTE}",
-        )
+        if blobs is None:
+            # such an axis is not trusted either (see AXIS_END_DEG): painted structure
+            # turning the tiles' axes, not the lamp; reported as unknown (90 deg) so
+            # a given lamp is "not checked" rather than "disagrees"
+            t_sign = _pair_skew(lb, lc, both, phi)
+            extra = (
+                f"axis not trusted: its tiles spread to {unc:.0f} deg (painted structure "
+                f"rather than the lamp's shading); neither the axis nor its end is reported "
+                f"(raised-relief skew t {t_sign:.1f})"
+            )
+            est = _finish(axis, 0.0, method, extra, evidence=t_sign)
+            return dataclasses.replace(
+                est,
+                axis_uncertainty_deg=AXIS_UNKNOWN_DEG,
+                confidence=0.0,
+                note=f"{extra}; {_ELEVATION_NOTE}",
+            )
+        # the tiles are not trusted, the blobs are consistent: they give the axis;
+        # its end is read along it only when it is known to the same limit
+        blob_axis, note = _with_blobs(axis, blobs, tiles_trusted=False)
+        t_sign = _pair_skew(lb, lc, both, blob_axis.phi)
+        method += " + deformation dipoles"
+        if blob_axis.uncertainty_deg > AXIS_END_DEG * size:
+            return _finish(blob_axis, 0.0, method, note, evidence=t_sign)
+        return _finish(blob_axis, t_sign, method, note)
+    # trusted tiles: their end is read along their own axis, as without the blobs
+    # (the end cues were calibrated there), and carried over to the blobs' axis
+    t_end, how, extra, evidence = _tile_end(lb, lc, both, parts, axis)
+    if blobs is None:
+        return _finish(axis, t_end, method + how, extra, evidence=evidence)
+    final, note = _with_blobs(axis, blobs, tiles_trusted=True)
+    turn = abs((final.phi - axis.phi + math.pi / 2) % math.pi - math.pi / 2)
+    if math.degrees(turn) > BLOB_END_TURN_DEG:
+        note += "; the tiles' end is not carried over (the axis turned too far)"
+        t_end = 0.0
+    elif math.cos(final.phi - axis.phi) < 0:  # the same end, seen from the other axis angle
+        t_end, evidence = -t_end, -evidence
+    notes = "; ".join(n for n in (note, extra) if n)
+    return _finish(final, t_end, method + " + deformation dipoles" + how, notes, evidence)
+
+
+def _pair_skew(lb: np.ndarray, lc: np.ndarray, both: np.ndarray, phi: float) -> float:
+    """Both scans' raised-relief skew t along ``phi`` (they share their texture: averaged)."""
+    t_b, _, _ = _sign_cue(lb, both, phi)
+    t_c, _, _ = _sign_cue(lc, both, phi)
+    return 0.5 * (t_b + t_c)
+
+
+def _tile_end(
+    lb: np.ndarray,
+    lc: np.ndarray,
+    both: np.ndarray,
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    axis: _Axis,
+) -> tuple[float, str, str, float]:
+    """The end along a trusted tiles' axis: (t for :func:`_finish`, method suffix, note, t).
+
+    The skew alone at |t| >= SIGN_T, or from SIGN_T_LOW confirmed by the
+    near-lamp convergence (second tier, see SIGN_T_LOW).
+    """
+    t_sign = _pair_skew(lb, lc, both, axis.phi)
     if abs(t_sign) >= SIGN_T:
-        return _finish(axis, t_sign, method)
-    t_conv = _convergence_cue(parts, phi)
+        return t_sign, "", "", t_sign
+    t_conv = _convergence_cue(parts, axis.phi)
     if (
         abs(t_sign) >= SIGN_T_LOW
         and abs(t_conv) >= CONV_T
         and t_conv * t_sign > 0
-        and unc <= AXIS_TIGHT_DEG
+        and axis.uncertainty_deg <= AXIS_TIGHT_DEG
         and axis.n_tiles >= TIER2_MIN_TILES
     ):
         extra = (
             f"end from the raised-relief skew (t {t_sign:.1f}) confirmed by the near-lamp "
             f"convergence of the local axes (t {t_conv:.1f})"
         )
-        return _finish(
-            axis, math.copysign(SIGN_T, t_sign), method + " + near-lamp convergence",
-            extra, evidence=t_sign,
+        return math.copysign(SIGN_T, t_sign), " + near-lamp convergence", extra, t_sign
+    return t_sign, "", "", t_sign
+
+
+def _with_blobs(axis: _Axis, blobs: _Blobs, tiles_trusted: bool) -> tuple[_Axis, str]:
+    """The pair's axis with the deformation dipoles' (:mod:`monitor.light.blobs`).
+
+    Trusted tiles are combined with the blobs by inverse variance, the tiles'
+    uncertainty floored at TILE_BIAS_DEG (painted structure biases them beyond
+    their spread); untrusted tiles leave the axis to the blobs.
+    """
+    note = f"axis from {blobs.n_blobs} deformation dipoles (+/- {blobs.uncertainty_deg:.0f} deg)"
+    if not tiles_trusted:
+        note += " where the tiles' axis is not trusted (painted structure)"
+        return (
+            _Axis(blobs.phi, blobs.uncertainty_deg, blobs.coherence, axis.n_tiles),
+            note,
         )
-    return _finish(axis, t_sign, method)
+    sig_t = math.radians(max(axis.uncertainty_deg, TILE_BIAS_DEG))
+    sig_b = math.radians(blobs.uncertainty_deg)
+    w_t, w_b = 1.0 / sig_t**2, 1.0 / sig_b**2
+    vec = w_t * np.array([math.cos(2 * axis.phi), math.sin(2 * axis.phi)])
+    vec += w_b * np.array([math.cos(2 * blobs.phi), math.sin(2 * blobs.phi)])
+    phi = (0.5 * math.atan2(vec[1], vec[0])) % math.pi
+    unc = math.degrees(1.0 / math.sqrt(w_t + w_b))
+    return _Axis(phi, unc, axis.anisotropy, axis.n_tiles), note + " and the tiles'"
 
 

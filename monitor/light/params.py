@@ -109,3 +109,42 @@ DISAGREE_DEG = 45.0
 
 #: Rec. 709 luminance weights of linear RGB.
 LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+
+#: Deformation-blob cue (:func:`monitor.light.blobs._blob_axis`): a bulge or dent
+#: dh changes log shading by ~ -(l_xy / l_z) u . grad dh, a dipole along the
+#: lamp's axis u; the gradient of the smoothed log ratio at the dipole's centre
+#: is H(dh) u, along u for a round deformation. Chosen on the 24 train and 24
+#: validation renders at 960x720 (bench/light_blobs.py; truth masks of the
+#: deformations): the smoothing scale as a fraction of the working grid's long
+#: side (0.006: per-peak axis error median 8.2 deg on the 257 peaks above 6
+#: sigma inside a deformation, 41.5 deg on the 1941 elsewhere; in a first
+#: sweep, not in the script, 0.012 and 0.024 gave worse axes per pair).
+BLOB_SCALE = 0.006
+#: A peak of |grad| of the smoothed ratio counts when it is at least BLOB_Z
+#: robust sigmas (MAD of the gradient components over the pair) ...
+BLOB_Z = 10.0
+#: ... its chromatic change is at most BLOB_CHROMA of its achromatic one
+#: (relief shades every channel alike; stains and blooms do not) ...
+BLOB_CHROMA = 0.25
+#: ... and a Gaussian-derivative dipole along its gradient explains at least
+#: BLOB_DIPOLE_R2 of the smoothed ratio around it (inside deformations median
+#: 0.59, elsewhere 0.51; the 0.6 cut kept deformations on 33 of the 36
+#: train/validation relief pairs and no blob pair on the 12 without relief).
+BLOB_DIPOLE_R2 = 0.6
+#: Fewer blobs than this: the cue is absent (never a guess).
+BLOB_MIN = 2
+#: Floor of the blob axis's ~2 sigma (the spread over 2-3 blobs underrates it;
+#: the cue erred up to 25 deg on the train/validation renders, median 5).
+BLOB_UNC_FLOOR_DEG = 8.0
+#: When the blobs are present the tiles' axis enters their combination with at
+#: least this ~2 sigma: painted structure biases it beyond its tile spread (on
+#: the train relief renders its error had median 15 deg where the spread said
+#: 2-8), so that error is the floor. On train 10 / 15 / 20 gave an axis error
+#: p90 of 26.6 / 24.1 / 22.7 deg at a median of 5.4 / 6.1 / 6.6 (no choice
+#: beyond the measured bias); validation p90 11.6 / 9.7 / 9.8.
+TILE_BIAS_DEG = 15.0
+#: The tiles' end (which side of the line across their axis the lamp is) is
+#: carried over to the axis the blobs turned by at most this; further, the two
+#: sides would no longer map one to one (no such turn on the train and
+#: validation renders at 960x720 with trusted tiles: the largest was 28 deg).
+BLOB_END_TURN_DEG = 45.0
