@@ -53,6 +53,14 @@ def compare_light(given: Light, estimate: LightEstimate) -> LightCheck:
     >>> est = LightEstimate(10.0, 8.0, None, None, 0.9, "m", 10.0, 8.0, 5.0, 0.3, 40, "")
     >>> compare_light(Light(190.0, 25.0), est).opposite
     True
+
+    When only the axis is known, a lamp on it is said to lie on the axis, not to agree:
+
+    >>> import dataclasses
+    >>> axis_only = dataclasses.replace(est, azimuth_uncertainty_deg=180.0)
+    >>> print(compare_light(Light(190.0, 25.0), axis_only).message)
+    given light azimuth 190 deg lies on the scans' lamp axis 10/190 +/- 8 deg;
+    which end the lamp was at could not be told from the scans, so that was not checked
     """
     if not (math.isfinite(given.azimuth_deg) and 0.0 <= given.azimuth_deg < 360.0):
         raise MonitorError(f"given light azimuth must be in [0, 360), got {given.azimuth_deg}")
@@ -96,10 +104,17 @@ def compare_light(given: Light, estimate: LightEstimate) -> LightCheck:
             f"given light azimuth {given.azimuth_deg:.0f} deg {what} the scans' estimate "
             f"{estimate.azimuth_deg:.0f} +/- {estimate.azimuth_uncertainty_deg:.0f} deg"
         )
-    else:
+    elif sign_known:
         msg = (
             f"given light azimuth {given.azimuth_deg:.0f} deg agrees with the scans' estimate "
             f"{estimate.azimuth_deg:.0f} +/- {estimate.azimuth_uncertainty_deg:.0f} deg"
+        )
+    else:  # only the axis was checked: a lamp at the other end would pass as well
+        a = estimate.azimuth_deg % 180.0
+        msg = (
+            f"given light azimuth {given.azimuth_deg:.0f} deg lies on the scans' lamp axis "
+            f"{a:.0f}/{a + 180.0:.0f} +/- {estimate.axis_uncertainty_deg:.0f} deg; which end "
+            "the lamp was at could not be told from the scans, so that was not checked"
         )
     return LightCheck(given, estimate, diff, tol, disagrees, opposite, sign_known, msg)
 
