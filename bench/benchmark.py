@@ -1184,9 +1184,11 @@ def _speed_markdown(speed: dict[str, object]) -> list[str]:
     lines += [""]
     stage_names: list[str] = []
     for s in speed["sizes"]:  # type: ignore[union-attr]
+        prev = -1  # a stage only one size has (a deeper level) goes after its predecessor
         for k in s.get("stages_s_median", {}):
             if k not in stage_names:
-                stage_names.append(k)
+                stage_names.insert(prev + 1, k)
+            prev = stage_names.index(k)
     rows = []
     for s in speed["sizes"]:  # type: ignore[union-attr]
         if s.get("error"):
