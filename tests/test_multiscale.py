@@ -280,10 +280,10 @@ def _reference_slope(b_np, c_np, v_np, gain, bg, median_lum, presmooth_px):
     h, w = v_np.shape
     b = torch.from_numpy(np.ascontiguousarray(b_np.transpose(2, 0, 1))).clamp_min(0)
     c = torch.from_numpy(np.ascontiguousarray(c_np.transpose(2, 0, 1))).clamp_min(0)
-    trust = torch.from_numpy(v_np) & (b.amin(0) > DARK) & (b.amax(0) < BRIGHT)
+    # the overlap eroded by 3 px; dark and clipped pixels untrusted themselves only
+    inside = torch.from_numpy(cv2.erode(v_np.view(np.uint8), np.ones((7, 7), np.uint8)).view(bool))
+    trust = inside & (b.amin(0) > DARK) & (b.amax(0) < BRIGHT)
     trust &= (c.amin(0) > DARK) & (c.amax(0) < BRIGHT)
-    trust = torch.from_numpy(cv2.erode(trust.numpy().view(np.uint8),
-                                       np.ones((7, 7), np.uint8)).view(bool))
     brightness = (b.mean(dim=0) / median_lum).clamp(0, 1)
     b, c = _cv2_blur(b, presmooth_px), _cv2_blur(c, presmooth_px)
     wt = trust.float()
@@ -321,3 +321,28 @@ def test_native_slope_in_place_arithmetic_equals_the_formulas():
     assert want[2].mean() > 0.5
     for g, r in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, r)
+
+
+def test_only_dark_or_clipped_pixels_themselves_are_untrusted():
+    """A dark or clipped pixel is untrusted, its neighbours are not (no 3-px hole
+    around it); the overlap's edge is still eroded by 3 px."""
+    from monitor.change.multiscale import _coarse_background, _native_slope
+
+    rng = np.random.default_rng(2)
+    b = rng.uniform(0.2, 0.7, (120, 160, 3)).astype(np.float32)
+    c = b.copy()
+    b[50, 60] = 0.0  # one dark pixel in the baseline
+    c[80, 100] = 1.0  # one clipped pixel in the current scan
+    v = np.ones((120, 160), bool)
+    v[:, :10] = False  # outside the warp
+    dev = torch.device("cpu")
+    with torch.inference_mode():
+        bg, lum = _coarse_background(b, c, v, 64, 0.03, dev)
+        ok = _native_slope(b, c, v, 1.0, bg, lum, 1024, 1.0, dev)[2]
+    assert not ok[50, 60] and not ok[80, 100]
+    for y, x in ((50, 60), (80, 100)):
+        near = ok[y - 3 : y + 4, x - 3 : x + 4].copy()
+        near[3, 3] = True
+        assert near.all()
+    assert not ok[:, :13].any() and ok[20:100, 13].all()
+    assert ok.sum() == 120 * (160 - 13) - 2

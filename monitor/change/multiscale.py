@@ -156,6 +156,7 @@ def _planar(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 _SQUARE3 = np.ones((3, 3), np.uint8)
+_SQUARE7 = np.ones((7, 7), np.uint8)
 
 
 def _open3(mask: np.ndarray) -> np.ndarray:
@@ -221,16 +222,18 @@ def _native_slope(
         # vectorised elementwise pass (on interleaved pixels it was a third of the stage)
         b = _planar(baseline[ys0:ys1, xs0:xs1], device)
         c = _planar(current[ys0:ys1, xs0:xs1], device)
-        v = torch.from_numpy(np.ascontiguousarray(valid[ys0:ys1, xs0:xs1])).to(device)
+        # erode the overlap by 3 px: the warp's edge (interpolated from outside) is not
+        # trusted. Dark or clipped pixels are untrusted themselves only: eroding around
+        # each of them punched holes in dark brushwork, and each hole's zero slope
+        # broke the line integrals into false alarms and split regions
+        v_np = np.ascontiguousarray(valid[ys0:ys1, xs0:xs1])
+        if device.type == "cpu":  # cv2's erosion: the same (outside ignored), far faster
+            v = torch.from_numpy(cv2.erode(v_np.view(np.uint8), _SQUARE7).view(bool))
+        else:
+            vt = torch.from_numpy(v_np).to(device)[None, None].float()
+            v = -F.max_pool2d(-vt, 7, stride=1, padding=3)[0, 0] > 0.5
         trust = v & (b.amin(0) > DARK) & (b.amax(0) < BRIGHT)
         trust &= (c.amin(0) > DARK) & (c.amax(0) < BRIGHT)
-        # erode by 3 px: the warp's edge and clipped pixels' neighbours are not trusted
-        if device.type == "cpu":  # cv2's erosion: the same (outside ignored), far faster
-            trust = torch.from_numpy(
-                cv2.erode(trust.numpy().view(np.uint8), np.ones((7, 7), np.uint8)).view(bool)
-            )
-        else:
-            trust = -F.max_pool2d(-trust[None, None].float(), 7, stride=1, padding=3)[0, 0] > 0.5
         brightness = b.mean(dim=0).div_(median_lum).clamp_(0, 1)
         if presmooth_px > 0 and device.type == "cpu":
             # cv2's separable Gaussian (same kernel size, reflect-101 borders as
