@@ -346,3 +346,43 @@ def test_only_dark_or_clipped_pixels_themselves_are_untrusted():
         assert near.all()
     assert not ok[:, :13].any() and ok[20:100, 13].all()
     assert ok.sum() == 120 * (160 - 13) - 2
+
+
+def _candidate(level: int, significance: float, rows: range, cols: range, width: int = 100):
+    from monitor.change.multiscale import _Candidate
+    from monitor.results import ScaledRegion
+
+    ys, xs = np.meshgrid(np.asarray(rows), np.asarray(cols), indexing="ij")
+    cells = np.unique(ys.ravel() * width + xs.ravel())
+    region = ScaledRegion(id=0, polarity="bulge", centroid=(0.0, 0.0), bbox=(0, 0, 1, 1),
+                          area_px=1.0, peak=1.0, mean=1.0, significance=significance,
+                          scale_px=float(2**level), level=level)
+    return _Candidate(region, cells)
+
+
+def test_one_deformation_seen_at_two_levels_is_reported_once():
+    """Footprints of different levels that touch (or lie within the merge radius,
+    in pixels of the coarser level) are one region, the most significant kept,
+    although they overlap by less than ``nms_overlap``; the same footprints at one
+    level, or far apart, stay two regions."""
+    from monitor.change.multiscale import _suppress
+
+    fine = _candidate(0, 12.0, range(10, 15), range(10, 15))
+    coarse = _candidate(2, 20.0, range(8, 18), range(15, 30))  # beside it, no shared cell
+    kept = _suppress([fine, coarse], 0.3, width=100, nms_pitch=4, merge_radius=2.0)
+    assert [c.region.level for c in kept] == [2]
+    # sharing a single cell ("touching" grown footprints) is enough, with no radius
+    touching = _candidate(2, 20.0, range(8, 18), range(14, 30))
+    kept = _suppress([fine, touching], 0.3, width=100, nms_pitch=4, merge_radius=0.0)
+    assert [c.region.level for c in kept] == [2]
+    # the fine level more significant: it is the one kept
+    strong = _candidate(0, 30.0, range(10, 15), range(10, 15))
+    kept = _suppress([strong, coarse], 0.3, width=100, nms_pitch=4, merge_radius=2.0)
+    assert [c.region.level for c in kept] == [0]
+    # the same level: two regions (only the overlap rule merges them)
+    same = _candidate(0, 20.0, range(8, 18), range(15, 30))
+    assert len(_suppress([fine, same], 0.3, width=100, nms_pitch=4, merge_radius=2.0)) == 2
+    # beyond the radius (2 px of level 2 = 8 px = 2 cells): two regions
+    far = _candidate(2, 20.0, range(8, 18), range(18, 30))
+    assert len(_suppress([fine, far], 0.3, width=100, nms_pitch=4, merge_radius=2.0)) == 2
+    assert len(_suppress([fine, far], 0.3, width=100, nms_pitch=4, merge_radius=4.0)) == 1
