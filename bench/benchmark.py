@@ -4,6 +4,11 @@ Usage::
 
     .venv/bin/python bench/benchmark.py [--size 960x720] [--out bench/out] [--docs docs]
                                         [--max-pairs N] [--configs photometric,naive,...]
+                                        [--split test|train|validation] [--no-auto-light]
+
+``--split train`` / ``validation`` renders the same design from the training or
+validation paintings and seeds (``synth.TRAIN_SEEDS`` / ``VALIDATION_SEEDS`` + 1000):
+where settings are chosen. The default, ``test``, is the benchmark.
 
 Renders a deterministic set of synthetic scan pairs with :mod:`monitor.synth`
 (the benchmark's paintings and seeds only: ``synth.paintings_for("test")`` and
@@ -75,7 +80,12 @@ DEFAULT_SIZE = (960, 720)
 GOLDEN_DEG = 137.508
 #: Suffix of a configuration run without the light (``light="auto"``).
 AUTO = " / light auto"
-SEED0 = 1000  # first seed; every seed used is in synth.TEST_SEEDS
+SEED0 = 1000  # first seed, from the start of the split's seeds (synth.TEST_SEEDS by default)
+#: The seeds of each split: ``test`` is the benchmark; ``train`` and ``validation``
+#: (their own paintings and seeds, disjoint from the test ones) are where
+#: settings may be chosen.
+SPLIT_SEEDS = {"train": synth.TRAIN_SEEDS, "validation": synth.VALIDATION_SEEDS,
+               "test": synth.TEST_SEEDS}
 MIN_CANVASES = 8
 N_NO_CHANGE = 4
 REALISM_EVERY = 3  # every third pair is a "realism" pair
@@ -115,8 +125,9 @@ def bench_pairs(
     paintings: Sequence[Path] | None = None,
     min_canvases: int = MIN_CANVASES,
     n_no_change: int = N_NO_CHANGE,
-    seed0: int = SEED0,
+    seed0: int | None = None,
     spread_lamps: bool = True,
+    split: str = "test",
 ) -> list[BenchPair]:
     """The benchmark's pairs: every canvas under normal and raking light, then no-change pairs.
 
@@ -125,19 +136,24 @@ def bench_pairs(
     size
         Baseline ``(width, height)``.
     paintings
-        Albedo photographs; default ``synth.paintings_for("test")`` (never a
-        training or validation painting).
+        Albedo photographs; default ``synth.paintings_for(split)`` (the test
+        split never sees a training or validation painting).
     min_canvases
         Procedural canvases are added until there are this many canvas slots.
     n_no_change
         Extra pairs without deformation (appearance and pose changes only).
     seed0
-        First seed; pair ``k`` uses ``seed0 + k`` (all in ``synth.TEST_SEEDS``).
+        First seed; pair ``k`` uses ``seed0 + k`` (all in the split's seeds);
+        default the split's first seed + :data:`SEED0` (1000 for ``test``).
     spread_lamps
         Spread the baseline lamp over all azimuths (pair ``k`` at
         ``k * 137.5 deg``, the golden angle, plus the drawn jitter) instead of
         ``synth.sample_spec``'s mostly-from-the-left draw; the current lamp
         keeps its small drift from the baseline's (issue #10).
+    split
+        ``test`` (the benchmark, default), ``train`` or ``validation``
+        (:data:`SPLIT_SEEDS`, ``synth.paintings_for(split)``): choose settings
+        on the latter two, never on ``test``.
 
     Returns
     -------
@@ -146,7 +162,12 @@ def bench_pairs(
         vignetting, point lamp, gloss, yellowing, JPEG or 16 bit, drawn by
         ``synth.sample_spec``); no-change pairs alternate plain and realism.
     """
-    paintings = list(synth.paintings_for("test") if paintings is None else paintings)
+    if split not in SPLIT_SEEDS:
+        raise MonitorError(f"bench_pairs: unknown split {split!r}; use train, validation or test")
+    seeds = SPLIT_SEEDS[split]
+    if seed0 is None:
+        seed0 = seeds.start + SEED0
+    paintings = list(synth.paintings_for(split) if paintings is None else paintings)
     canvases: list[Path | None] = [*paintings, *[None] * max(0, min_canvases - len(paintings))]
     if not canvases:
         raise MonitorError("bench_pairs: no canvas (min_canvases is 0 and no paintings)")
@@ -159,8 +180,8 @@ def bench_pairs(
     pairs = []
     for k, (canvas, raking, realism, no_change) in enumerate(jobs):
         seed = seed0 + k
-        if seed not in synth.TEST_SEEDS:
-            raise MonitorError(f"bench_pairs: seed {seed} is outside synth.TEST_SEEDS")
+        if seed not in seeds:
+            raise MonitorError(f"bench_pairs: seed {seed} is outside the {split} seeds")
         stem = "procedural" if canvas is None else canvas.stem
         tags = ["raking" if raking else "normal"]
         tags += ["realism"] if realism else []
@@ -1401,13 +1422,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", default="", help="comma-separated labels (default all)")
     parser.add_argument("--hf-model", action="append", default=None,
                         help="hf: depth model (hub id in the local cache, or folder); repeatable")
+    parser.add_argument("--split", default="test", choices=sorted(SPLIT_SEEDS),
+                        help="pairs of this split (default test, the benchmark; choose "
+                             "settings on train or validation)")
     parser.add_argument("--no-auto-light", action="store_true",
                         help="run each configuration with the true light only (not also 'auto')")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download weights or data
     command = "python bench/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     try:
-        pairs = bench_pairs(args.size)
+        pairs = bench_pairs(args.size, split=args.split)
         if args.max_pairs:
             pairs = pairs[: args.max_pairs]
         only = [c for c in args.configs.split(",") if c]

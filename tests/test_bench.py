@@ -257,6 +257,24 @@ def test_bench_pairs_use_test_seeds_and_cover_the_design() -> None:
         assert drift <= 3.0
 
 
+def test_bench_pairs_of_the_train_and_validation_splits_use_their_own_seeds() -> None:
+    test = bm.bench_pairs((320, 240), paintings=[])
+    for split, seeds in (("train", synth.TRAIN_SEEDS), ("validation", synth.VALIDATION_SEEDS)):
+        pairs = bm.bench_pairs((320, 240), paintings=[], split=split)
+        assert len(pairs) == len(test)
+        assert all(p.spec.seed in seeds for p in pairs)
+        assert pairs[0].spec.seed == seeds.start + bm.SEED0
+        assert not {p.spec.seed for p in pairs} & set(synth.TEST_SEEDS)
+    for p in bm.bench_pairs((320, 240), split="validation"):
+        assert p.canvas == "procedural" or p.canvas in synth.VALIDATION_PAINTINGS
+    for p in bm.bench_pairs((320, 240), split="train"):
+        assert p.canvas == "procedural" or p.canvas in synth.TRAIN_PAINTINGS
+    with pytest.raises(MonitorError, match="split"):
+        bm.bench_pairs((320, 240), split="holdout")
+    with pytest.raises(MonitorError, match="train seeds"):
+        bm.bench_pairs((320, 240), split="train", seed0=5)
+
+
 def test_bench_pairs_never_use_training_paintings() -> None:
     for p in bm.bench_pairs((320, 240)):
         if p.canvas != "procedural":

@@ -280,10 +280,10 @@ def _reference_slope(b_np, c_np, v_np, gain, bg, median_lum, presmooth_px):
     h, w = v_np.shape
     b = torch.from_numpy(np.ascontiguousarray(b_np.transpose(2, 0, 1))).clamp_min(0)
     c = torch.from_numpy(np.ascontiguousarray(c_np.transpose(2, 0, 1))).clamp_min(0)
-    trust = torch.from_numpy(v_np) & (b.amin(0) > DARK) & (b.amax(0) < BRIGHT)
+    # the overlap eroded by 3 px; dark and clipped pixels untrusted themselves only
+    inside = torch.from_numpy(cv2.erode(v_np.view(np.uint8), np.ones((7, 7), np.uint8)).view(bool))
+    trust = inside & (b.amin(0) > DARK) & (b.amax(0) < BRIGHT)
     trust &= (c.amin(0) > DARK) & (c.amax(0) < BRIGHT)
-    trust = torch.from_numpy(cv2.erode(trust.numpy().view(np.uint8),
-                                       np.ones((7, 7), np.uint8)).view(bool))
     brightness = (b.mean(dim=0) / median_lum).clamp(0, 1)
     b, c = _cv2_blur(b, presmooth_px), _cv2_blur(c, presmooth_px)
     wt = trust.float()
@@ -321,3 +321,68 @@ def test_native_slope_in_place_arithmetic_equals_the_formulas():
     assert want[2].mean() > 0.5
     for g, r in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, r)
+
+
+def test_only_dark_or_clipped_pixels_themselves_are_untrusted():
+    """A dark or clipped pixel is untrusted, its neighbours are not (no 3-px hole
+    around it); the overlap's edge is still eroded by 3 px."""
+    from monitor.change.multiscale import _coarse_background, _native_slope
+
+    rng = np.random.default_rng(2)
+    b = rng.uniform(0.2, 0.7, (120, 160, 3)).astype(np.float32)
+    c = b.copy()
+    b[50, 60] = 0.0  # one dark pixel in the baseline
+    c[80, 100] = 1.0  # one clipped pixel in the current scan
+    v = np.ones((120, 160), bool)
+    v[:, :10] = False  # outside the warp
+    dev = torch.device("cpu")
+    with torch.inference_mode():
+        bg, lum = _coarse_background(b, c, v, 64, 0.03, dev)
+        ok = _native_slope(b, c, v, 1.0, bg, lum, 1024, 1.0, dev)[2]
+    assert not ok[50, 60] and not ok[80, 100]
+    for y, x in ((50, 60), (80, 100)):
+        near = ok[y - 3 : y + 4, x - 3 : x + 4].copy()
+        near[3, 3] = True
+        assert near.all()
+    assert not ok[:, :13].any() and ok[20:100, 13].all()
+    assert ok.sum() == 120 * (160 - 13) - 2
+
+
+def _candidate(level: int, significance: float, rows: range, cols: range, width: int = 100):
+    from monitor.change.multiscale import _Candidate
+    from monitor.results import ScaledRegion
+
+    ys, xs = np.meshgrid(np.asarray(rows), np.asarray(cols), indexing="ij")
+    cells = np.unique(ys.ravel() * width + xs.ravel())
+    region = ScaledRegion(id=0, polarity="bulge", centroid=(0.0, 0.0), bbox=(0, 0, 1, 1),
+                          area_px=1.0, peak=1.0, mean=1.0, significance=significance,
+                          scale_px=float(2**level), level=level)
+    return _Candidate(region, cells)
+
+
+def test_one_deformation_seen_at_two_levels_is_reported_once():
+    """Footprints of different levels that touch (or lie within the merge radius,
+    in pixels of the coarser level) are one region, the most significant kept,
+    although they overlap by less than ``nms_overlap``; the same footprints at one
+    level, or far apart, stay two regions."""
+    from monitor.change.multiscale import _suppress
+
+    fine = _candidate(0, 12.0, range(10, 15), range(10, 15))
+    coarse = _candidate(2, 20.0, range(8, 18), range(15, 30))  # beside it, no shared cell
+    kept = _suppress([fine, coarse], 0.3, width=100, nms_pitch=4, merge_radius=2.0)
+    assert [c.region.level for c in kept] == [2]
+    # sharing a single cell ("touching" grown footprints) is enough, with no radius
+    touching = _candidate(2, 20.0, range(8, 18), range(14, 30))
+    kept = _suppress([fine, touching], 0.3, width=100, nms_pitch=4, merge_radius=0.0)
+    assert [c.region.level for c in kept] == [2]
+    # the fine level more significant: it is the one kept
+    strong = _candidate(0, 30.0, range(10, 15), range(10, 15))
+    kept = _suppress([strong, coarse], 0.3, width=100, nms_pitch=4, merge_radius=2.0)
+    assert [c.region.level for c in kept] == [0]
+    # the same level: two regions (only the overlap rule merges them)
+    same = _candidate(0, 20.0, range(8, 18), range(15, 30))
+    assert len(_suppress([fine, same], 0.3, width=100, nms_pitch=4, merge_radius=2.0)) == 2
+    # beyond the radius (2 px of level 2 = 8 px = 2 cells): two regions
+    far = _candidate(2, 20.0, range(8, 18), range(18, 30))
+    assert len(_suppress([fine, far], 0.3, width=100, nms_pitch=4, merge_radius=2.0)) == 2
+    assert len(_suppress([fine, far], 0.3, width=100, nms_pitch=4, merge_radius=4.0)) == 1
