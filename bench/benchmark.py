@@ -67,7 +67,7 @@ from bench.baselines import naive_compare, sift_homography  # noqa: E402
 from monitor import registration as _registration  # noqa: E402
 from monitor import synth  # noqa: E402
 from monitor.change.methods import METHODS  # noqa: E402
-from monitor.config import Settings  # noqa: E402
+from monitor.config import Settings, scale_route  # noqa: E402
 from monitor.depth import get_estimator, known_estimators  # noqa: E402
 from monitor.errors import MonitorError  # noqa: E402
 from monitor.io import read_image  # noqa: E402
@@ -492,13 +492,14 @@ def configurations(
     out: list[Config] = []
     for method in METHODS:
         if method != "depth":
-            s = Settings(method=method)
+            s = Settings(method=method, scale="grid")
             out.append(Config(method, s, default=(method == default.method
-                                                  and default.scale == "grid")))
+                                                  and scale_route(default) == "grid")))
             if method == "photometric":  # every scale at full resolution (issue #11)
                 s = Settings(method=method, scale="auto")
                 out.append(Config(f"{method}-multiscale", s,
-                                  default=(method == default.method and default.scale == "auto")))
+                                  default=(method == default.method
+                                           and scale_route(default) == "auto")))
             continue
         for name in _depth_names(hf_models):
             if "<" in name:
@@ -547,7 +548,43 @@ def _score_config(
     listed = [
         {"polarity": p, "centroid": [round(c[0], 1), round(c[1], 1)]} for p, c in preds
     ]
-    return score.to_dict(), _r(corr), listed
+    true_peak = {int(r["id"]): float(r["peak"]) for r in truth["regions"]}  # type: ignore[index,union-attr]
+    peaks = [getattr(r, "peak", None) for r in regions]
+    out = score.to_dict()
+    out["peak_ratios"] = [_r(v) for v in peak_ratios(preds, peaks, labels, pol, true_peak)]
+    return out, _r(corr), listed
+
+
+def peak_ratios(
+    predicted: Sequence[tuple[str, tuple[float, float]]],
+    peaks: Sequence[float | None],
+    labels: np.ndarray,
+    truth_polarity: dict[int, str],
+    truth_peak: dict[int, float],
+) -> list[float]:
+    """``|reported peak| / |true peak|`` of each found truth region (1 = exact height).
+
+    The match is :func:`score_regions`' (the first same-polarity prediction whose
+    centroid lies on the truth region); predictions without a peak are skipped.
+
+    Examples
+    --------
+    >>> lab = np.zeros((10, 10), np.int32); lab[2:5, 2:5] = 1
+    >>> peak_ratios([("bulge", (3.0, 3.0))], [1.5], lab, {1: "bulge"}, {1: 3.0})
+    [0.5]
+    """
+    h, w = labels.shape
+    seen: set[int] = set()
+    out: list[float] = []
+    for (polarity, (x, y)), peak in zip(predicted, peaks, strict=True):
+        col, row = math.floor(x), math.floor(y)
+        lab = int(labels[row, col]) if 0 <= row < h and 0 <= col < w else 0
+        if lab in seen or truth_polarity.get(lab) != polarity or peak is None:
+            continue
+        seen.add(lab)
+        if truth_peak.get(lab):
+            out.append(abs(float(peak)) / abs(truth_peak[lab]))
+    return out
 
 
 def light_record(used: LightUsed, truth: Light, truth_current: Light) -> dict[str, object]:
@@ -756,6 +793,7 @@ def aggregate(pairs: Sequence[dict[str, object]], label: str) -> dict[str, objec
     n_truth = n_pred = tp = dup = wrong = fa_disc = fa_other = fa_app = 0
     failed: list[str] = []
     corrs: list[float | None] = []
+    ratios: list[float] = []
     secs: list[float | None] = []
     stages: dict[str, list[float]] = {}
     n = 0
@@ -779,6 +817,7 @@ def aggregate(pairs: Sequence[dict[str, object]], label: str) -> dict[str, objec
         fa_app += s["fa_discoloration"] + (s["fa_other"] if p["no_change"] else 0)
         if not p["no_change"]:
             corrs.append(res["correlation"])
+        ratios.extend(v for v in s.get("peak_ratios", []) if v is not None)
         secs.append(res["seconds"])
         for name, v in res["stages"].items():
             stages.setdefault(name, []).append(v)
@@ -803,6 +842,8 @@ def aggregate(pairs: Sequence[dict[str, object]], label: str) -> dict[str, objec
         "correlation_mean": _r(_mean(corrs)),
         "correlation_median": _r(_median(corrs)),
         "correlation_min": _r(min((c for c in corrs if c is not None), default=math.nan)),
+        # reported / true peak height of the found regions (1 = exact)
+        "peak_ratio_median": _r(_median(ratios)) if ratios else None,
         "seconds_median": _r(_median(secs), 2),
         "stages_median_s": {k: _r(_median(v), 3) for k, v in stages.items()},
     }
@@ -1095,7 +1136,8 @@ def _accuracy_markdown(acc: dict[str, object]) -> list[str]:
         "landing on a true deformation, the share with the right polarity. Appearance false",
         "alarms: regions on the discoloration plus every region on a pair without",
         "deformation. Correlation: Pearson, change map vs true height change over the",
-        "overlap, pairs with deformations. A failed run counts as nothing found.",
+        "overlap, pairs with deformations. Peak / true: the found regions' reported peak",
+        "height over the true peak (median; 1 = exact). A failed run counts as nothing found.",
         "",
     ]
     rows = []
@@ -1104,11 +1146,13 @@ def _accuracy_markdown(acc: dict[str, object]) -> list[str]:
         rows.append([
             name, f"{o['pairs'] - o['failed']}/{o['pairs']}", o["recall"], o["precision"],
             o["f1"], o["polarity_accuracy"], o["appearance_false_alarms"], o["false_alarms"],
-            o["correlation_mean"], o["correlation_median"], o["seconds_median"],
+            o["correlation_mean"], o["correlation_median"], o.get("peak_ratio_median"),
+            o["seconds_median"],
         ])
     lines += _table(
         ["configuration", "pairs ok", "recall", "precision", "F1", "polarity acc.",
-         "appearance FA", "all FA", "corr. mean", "corr. median", "s / pair (median)"],
+         "appearance FA", "all FA", "corr. mean", "corr. median", "peak / true (median)",
+         "s / pair (median)"],
         rows,
     )
     for c in acc.get("skipped", []):  # type: ignore[union-attr]

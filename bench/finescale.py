@@ -14,7 +14,7 @@ albedo alternating procedural and the split's paintings (when
 ``TRAIN_SEEDS`` (tuning). Each render and each run is a fresh Python process,
 so peak RSS (``VmHWM``) is that run's alone. Both methods run end to end from
 the PNG files with the true light through :func:`monitor.pipeline.compare`:
-``grid1600`` with default settings, ``multiscale`` with ``scale = "auto"``
+``grid1600`` with ``scale = "grid"``, ``multiscale`` with ``scale = "auto"`` (the default)
 (the grid's stages, then the current scan warped at full resolution and
 :func:`monitor.change.multiscale.multiscale_change`, whose own stages are
 listed as ``ms_*``).
@@ -80,7 +80,7 @@ def _run(method: str, pair_dir: Path) -> dict[str, object]:
     # scale = "auto" (its timings include the multi-scale stages, ms_*)
     from monitor.config import Settings
 
-    settings = Settings() if method == "grid1600" else Settings().replace(scale="auto")
+    settings = Settings().replace(scale="grid" if method == "grid1600" else "auto")
     comp = compare(base, cur, settings, light=light, px_per_mm=px_per_mm)
     regions = [r.to_dict() for r in comp.regions]
     stages = [{"name": t.name, "seconds": t.seconds, "peak_rss_mb": t.peak_rss_mb}

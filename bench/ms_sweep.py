@@ -82,13 +82,13 @@ def main(argv: list[str] | None = None) -> int:
         done.append(info)
     print(f"\n{args.split}, {len(done)} pairs")
     print("| configuration | F1 | recall | precision | false alarms | duplicates | polarity "
-          "| r (mean) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| r (mean) | peak / true (median) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for k, cfg in enumerate(configs):
         a = bm.aggregate(done, str(k))
         print(f"| {json.dumps(cfg)} | {a['f1']} | {a['recall']} | {a['precision']} | "
               f"{a['false_alarms']} | {a['duplicates']} | {a['polarity_accuracy']} | "
-              f"{a['correlation_mean']} |")
+              f"{a['correlation_mean']} | {a['peak_ratio_median']} |")
     return 0
 
 

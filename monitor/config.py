@@ -44,9 +44,11 @@ class Settings:
     # analysis
     analysis_max_px: int = 1600  # long side of the grid the change map is computed on
     method: str = "photometric"
-    # "grid": one grid of analysis_max_px; "auto": every scale from the native
-    # pixel up, in tiles (photometric method only; see monitor.change.multiscale)
-    scale: str = "grid"
+    # "auto" (default): the finest route the method has -- every scale from the native
+    # pixel up, in tiles, for photometric (monitor.change.multiscale); the one grid for
+    # the methods without a multi-scale route (see scale_route). "grid": one grid of
+    # analysis_max_px. The benchmark chose auto (docs/finescale.md, docs/benchmarks.md)
+    scale: str = "auto"
     tile: int = 1024  # tile core size of the multi-scale route, pixels of each level
     # the multi-scale route's absolute floor on a region's peak height change: mm when the
     # scan's px/mm is known, else baseline pixel pitches (at native resolution the level of
@@ -246,6 +248,43 @@ def _between(low: float, high: float) -> Callable[[float], str | None]:
     return lambda v: None if low < v < high else f"must be above {low:g} and below {high:g}"
 
 
+#: Settings.scale values: every scale at full resolution where the method has a
+#: route for it, or one analysis grid.
+SCALES = ("auto", "grid")
+#: Methods with a multi-scale route (``scale="auto"`` runs it; the others use the grid).
+MULTISCALE_METHODS = ("photometric",)
+#: Scans whose long side is below this take the grid with ``scale="auto"``: their
+#: pyramid (levels down to 96 px) would have fewer than three levels to choose a
+#: scale from, and the grid sees every one of their pixels.
+MULTISCALE_MIN_SIDE = 384
+
+
+def scale_route(settings: Settings, shape: tuple[int, int] | None = None) -> str:
+    """The route a comparison takes: ``"auto"`` (every scale) or ``"grid"`` (one grid).
+
+    ``scale="auto"`` asks for the finest route the method has; a method without a
+    multi-scale route (see :data:`MULTISCALE_METHODS`), or a scan of ``shape``
+    (rows, cols) smaller than :data:`MULTISCALE_MIN_SIDE`, then runs on the grid,
+    and the comparison records ``scale: grid`` with the smallest size it can detect.
+
+    Examples
+    --------
+    >>> scale_route(Settings())
+    'auto'
+    >>> scale_route(Settings(method="depth"))
+    'grid'
+    >>> scale_route(Settings(scale="grid"))
+    'grid'
+    >>> scale_route(Settings(), shape=(120, 160))
+    'grid'
+    """
+    if settings.scale != "auto" or settings.method not in MULTISCALE_METHODS:
+        return "grid"
+    if shape is not None and max(shape) < MULTISCALE_MIN_SIDE:
+        return "grid"
+    return "auto"
+
+
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,2})?")
 _RULES: dict[str, Callable[[Any], str | None]] = {
     "max_pixels": _at_least(1),
@@ -258,6 +297,7 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "min_region_frac": _between(0.0, 1.0),
     "min_height_change": _at_least(0.0),
     "tile": _at_least(64),
+    "scale": lambda v: None if v in SCALES else f"must be one of: {', '.join(SCALES)}",
     "fine_min_height_mm": _at_least(0.0),
     "fine_min_height_px": _at_least(0.0),
     "min_usable_fraction": lambda v: None if 0.0 <= v <= 1.0 else "must be within 0..1",

@@ -26,7 +26,7 @@ import numpy as np
 
 from monitor import __version__
 from monitor.change.methods import METHODS, depth_change, photometric_change, usable_fraction
-from monitor.config import Settings, settings_light
+from monitor.config import SCALES, Settings, scale_route, settings_light
 from monitor.depth.base import get_estimator, select_device
 from monitor.errors import MonitorError
 from monitor.io import (
@@ -52,6 +52,7 @@ from monitor.resources import (
     peak_rss_mb,  # noqa: F401 - re-exported (bench)
 )
 from monitor.results import (
+    AppearanceRegion,
     ChangeMap,
     Comparison,
     ImageData,
@@ -66,9 +67,6 @@ from monitor.results import (
 )
 
 Progress = Callable[[str, float], None]
-
-#: Settings.scale values: one analysis grid, or every scale at full resolution.
-SCALES = ("grid", "auto")
 
 #: Files :func:`write_outputs` produces, in this order.
 OUTPUT_FILES = ("regions.json", "change.tif", "heatmap.png", "overlay.png", "registration.json")
@@ -162,10 +160,6 @@ def compare(
         raise MonitorError(f"unknown method {settings.method!r}; choose one of: {choices}")
     if settings.scale not in SCALES:
         raise MonitorError(f"unknown scale {settings.scale!r}; choose one of: {', '.join(SCALES)}")
-    if settings.scale == "auto" and settings.method != "photometric":
-        raise MonitorError(
-            f"scale auto needs the photometric method (got {settings.method!r}); use --scale grid"
-        )
     if light is None:
         light = settings_light(settings) or "auto"
     if isinstance(light, Light):
@@ -185,6 +179,8 @@ def compare(
         lamp = light if isinstance(light, Light) else Light(0.0, 90.0)
         return _identical(baseline, current, base_img.pixels, settings, lamp, px_per_mm,
                           tuple(stages.timings))
+    # "auto" only for a method with a multi-scale route and a scan big enough for one
+    route = scale_route(settings, base_img.pixels.shape[:2])
     with stages.stage("register"):
         reg = register(
             base_img.pixels,
@@ -199,7 +195,7 @@ def compare(
         preview = _preview8(base_small)
         base_lin, warped, valid = resample_pair(base_small, base_img.pixels.shape[:2],
                                                 cur_img.pixels, reg, s)
-        if settings.scale != "auto":
+        if route != "auto":
             del cur_img  # the multi-scale route works on the full-resolution scans
     with stages.stage("light"):
         readable = usable_fraction(trusted_pixels(valid, base_lin, warped), valid)
@@ -234,14 +230,21 @@ def compare(
                 strict=strict,
             )
             light = used.light
-    if settings.scale == "auto":  # the lamp is settled on the analysis grid, then every scale
-        del base_lin, warped, valid
+    if route == "auto":  # the lamp is settled on the analysis grid, then every scale
+        # what the grid tells apart from relief -- appearance change (stains, varnish)
+        # and how much of the overlap can be read -- is measured there too: the
+        # multi-scale route reports relief, the grid its context
+        with stages.stage("appearance"):
+            grid_change = photometric_change(base_lin, warped, valid, light, scale=s,
+                                             device=select_device(settings.device))
+            context = _grid_context(grid_change, reg, preview, settings, px_per_mm)
+        del base_lin, warped, valid, grid_change
         # handed over, not kept here: _compare_multiscale drops the current scan once warped
         held_current = [cur_img]
         del cur_img
         result = _compare_multiscale(
             baseline, current, settings, light, px_per_mm, stages, base_img, held_current.pop(),
-            reg,
+            reg, context,
         )
         return dataclasses.replace(result, light_used=used)
     with stages.stage("change"):
@@ -264,15 +267,9 @@ def compare(
             change, z=settings.significance_z, min_diameter_frac=min_frac, px_per_mm=px_per_mm,
             min_height=settings.min_height_change if in_px else 0.0,
         )
-        appearance = find_appearance_regions(
-            change, min_diameter_frac=min_frac, px_per_mm=px_per_mm
-        )
-        small_outline = find_outline(preview)
-        outline = Outline(tuple(v / s for v in small_outline.bbox), small_outline.source)  # type: ignore[arg-type]
-    status, warnings = _usability(change.usable_fraction, settings.min_usable_fraction)
-    # a residual grid the matches could not support is the user's business (the
-    # cross-validated choice not to use one is recorded in registration.json only)
-    warnings = (*warnings, *(n for n in reg.notes if not n.startswith("residual warp not used")))
+        context = _grid_context(change, reg, preview, settings, px_per_mm)
+    appearance, outline, status, warnings = (context.appearance, context.outline,
+                                             context.status, context.warnings)
 
     params: dict[str, object] = {
         "method": settings.method,
@@ -314,6 +311,35 @@ def compare(
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class _GridContext:
+    """What a comparison reports beside its relief regions, read on the analysis grid."""
+
+    appearance: tuple[AppearanceRegion, ...]
+    outline: Outline
+    status: Status
+    warnings: tuple[str, ...]
+    usable_fraction: float
+
+
+def _grid_context(
+    change: ChangeMap, reg: Registration, preview: np.ndarray, settings: Settings,
+    px_per_mm: float | None,
+) -> _GridContext:
+    """Appearance findings, the work's outline and the usability status of a grid change map."""
+    appearance = find_appearance_regions(
+        change, min_diameter_frac=settings.min_region_frac, px_per_mm=px_per_mm
+    )
+    small_outline = find_outline(preview)
+    s = change.scale
+    outline = Outline(tuple(v / s for v in small_outline.bbox), small_outline.source)  # type: ignore[arg-type]
+    status, warnings = _usability(change.usable_fraction, settings.min_usable_fraction)
+    # a residual grid the matches could not support is the user's business (the
+    # cross-validated choice not to use one is recorded in registration.json only)
+    warnings = (*warnings, *(n for n in reg.notes if not n.startswith("residual warp not used")))
+    return _GridContext(appearance, outline, status, warnings, change.usable_fraction)
+
+
 def _compare_multiscale(
     baseline: str | Path,
     current: str | Path,
@@ -324,6 +350,7 @@ def _compare_multiscale(
     base_img: ImageData,
     cur_img: ImageData,
     reg: Registration,
+    context: _GridContext,
 ) -> Comparison:
     """The ``scale="auto"`` route: every scale at full resolution, in tiles."""
     from monitor.change.multiscale import multiscale_change
@@ -350,6 +377,7 @@ def _compare_multiscale(
         change = ChangeMap(
             height=ms.preview, scale=s, method="photometric", noise_sigma=level.noise_sigma,
             model_id=ms.model_id, integration_direction=ms.integration_direction,
+            usable_fraction=context.usable_fraction,
         )
     with stages.stage("regions"):
         regions: tuple[Region, ...] = ms.regions
@@ -366,6 +394,9 @@ def _compare_multiscale(
         "fine_min_height_mm": settings.fine_min_height_mm,
         "fine_min_height_px": settings.fine_min_height_px,
         "levels": [dataclasses.asdict(lv) for lv in ms.levels],
+        "min_usable_fraction": settings.min_usable_fraction,
+        "status": context.status,
+        "usable_fraction": round(context.usable_fraction, 4),
     }
     return Comparison(
         baseline_path=str(baseline),
@@ -381,6 +412,10 @@ def _compare_multiscale(
         px_per_mm=px_per_mm,
         preview=preview,
         min_detectable_px=ms.min_detectable_px,
+        status=context.status,
+        warnings=context.warnings,
+        appearance_regions=context.appearance,
+        outline=context.outline,
     )
 
 

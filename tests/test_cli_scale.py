@@ -75,16 +75,30 @@ def test_unknown_scale_is_one_line_error(blister_pair, tmp_path: Path) -> None:
     result = runner.invoke(app, ["compare", str(d / "baseline.png"), str(d / "current.png"),
                                  "--out", str(out), "--scale", "fine"])
     assert result.exit_code != 0
-    assert "unknown scale" in result.stderr and "Traceback" not in result.output
+    assert "--scale" in result.stderr and "auto, grid" in result.stderr
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()
 
 
-def test_scale_auto_needs_the_photometric_method(blister_pair, tmp_path: Path) -> None:
-    d, _, _ = blister_pair
-    result = runner.invoke(app, ["compare", str(d / "baseline.png"), str(d / "current.png"),
-                                 "--out", str(tmp_path / "o"), "--scale", "auto",
-                                 "--method", "depth"])
-    assert result.exit_code != 0 and "photometric" in result.stderr
+def test_auto_is_the_default_and_a_method_without_a_multiscale_route_uses_the_grid(
+    blister_pair, tmp_path: Path
+) -> None:
+    d, truth, px_per_mm = blister_pair
+    light = truth["light_baseline"]
+    args = ["compare", str(d / "baseline.png"), str(d / "current.png"),
+            "--light-azimuth", str(light["azimuth_deg"]),
+            "--light-elevation", str(light["elevation_deg"]), "--px-per-mm", str(px_per_mm)]
+    default = runner.invoke(app, [*args, "--out", str(tmp_path / "p")])
+    assert default.exit_code == 0, default.output
+    doc = json.loads((tmp_path / "p" / "regions.json").read_text())
+    assert doc["params"]["scale"] == "auto"
+    assert all(h is not None for h in _found(truth, doc["regions"]))  # the blisters
+    depth = runner.invoke(app, [*args, "--out", str(tmp_path / "d"), "--method", "depth"])
+    assert depth.exit_code == 0, depth.output
+    doc = json.loads((tmp_path / "d" / "regions.json").read_text())
+    # depth has no multi-scale route: the grid, and its (larger) smallest size, say so
+    assert doc["params"]["scale"] == "grid" and doc["method"].startswith("depth")
+    assert doc["min_detectable"]["px"] == pytest.approx(0.004 * 1600, rel=1e-3)
 
 
 def test_the_height_floor_setting_reaches_the_auto_route(blister_pair, tmp_path: Path,

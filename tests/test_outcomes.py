@@ -52,10 +52,12 @@ def test_a_clipped_baseline_cannot_be_read_and_the_change_map_says_so() -> None:
     assert photometric_change(cur, cur, np.ones((64, 80), bool), Light()).usable_fraction > 0.8
 
 
+@pytest.mark.parametrize("scale", ["auto", "grid"])
 def test_mostly_clipped_current_is_insufficient_everywhere_it_is_reported(
-    scans: Path, tmp_path: Path
+    scans: Path, tmp_path: Path, scale: str
 ) -> None:
-    c = compare(scans / "a.png", scans / "over.png", Settings(device="cpu"))
+    c = compare(scans / "a.png", scans / "over.png", Settings(device="cpu", scale=scale))
+    assert c.params["scale"] == scale
     assert c.status == "insufficient"
     assert c.change.usable_fraction < Settings().min_usable_fraction
     assert c.warnings and "cannot tell" in c.warnings[0]
@@ -64,7 +66,7 @@ def test_mostly_clipped_current_is_insufficient_everywhere_it_is_reported(
     doc = json.loads(files["regions.json"].read_text())
     assert doc["status"] == "insufficient" and doc["usable_fraction"] < 0.25
     assert "cannot tell" in doc["message"]
-    normal = compare(scans / "a.png", scans / "b.png", Settings(device="cpu"))
+    normal = compare(scans / "a.png", scans / "b.png", Settings(device="cpu", scale=scale))
     assert normal.status == "ok" and normal.change.usable_fraction > 0.9
 
 
@@ -106,11 +108,16 @@ def test_near_identical_real_16_bit_photographs_give_no_region(tmp_path: Path) -
     # the floor is under test here, not the estimator: the lamp the figure below was
     # measured with (the former default, 180 / 30 deg), given
     lamp = {"light_azimuth": "180", "light_elevation": 30.0}
+    # the grid's floor (min_height_change); the multi-scale route has its own
     without = compare(tmp_path / "a.png", tmp_path / "b.png",
-                      Settings(device="cpu", min_height_change=0.0, **lamp))
+                      Settings(device="cpu", min_height_change=0.0, scale="grid", **lamp))
     assert len(without.regions) >= 1  # measured: 2 "recessions" of 0.002 px
-    floored = compare(tmp_path / "a.png", tmp_path / "b.png", Settings(device="cpu", **lamp))
+    floored = compare(tmp_path / "a.png", tmp_path / "b.png",
+                      Settings(device="cpu", scale="grid", **lamp))
     assert floored.regions == () and floored.status == "ok"
+    every_scale = compare(tmp_path / "a.png", tmp_path / "b.png", Settings(device="cpu", **lamp))
+    assert every_scale.params["scale"] == "auto"
+    assert every_scale.regions == () and every_scale.status == "ok"
 
 
 def test_cli_exits_3_with_a_warning_when_it_cannot_tell_and_says_identical(

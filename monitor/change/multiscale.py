@@ -41,6 +41,7 @@ light in :mod:`monitor.photometry`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -401,11 +402,62 @@ class _Candidate:
     cells: np.ndarray  # footprint on the suppression grid (flat indices)
 
 
+def _combine_heights(
+    heights: np.ndarray, zs: np.ndarray, span: int, z_min: float
+) -> np.ndarray:
+    """Per pixel, the height of the level where ``|z|`` is largest (levels on one grid).
+
+    With ``span > 0``, where that ``|z|`` reaches ``z_min`` the height is the
+    largest of the same sign over that level and the ``span`` coarser ones
+    (a level under-reads what is wider than its integration), as region peaks are.
+    """
+    best = np.argmax(zs, axis=0)
+    out = np.take_along_axis(heights, best[None], axis=0)[0]
+    if span <= 0:
+        return out
+    sign = np.sign(out)
+    strong = np.take_along_axis(zs, best[None], axis=0)[0] >= z_min
+    n = heights.shape[0]
+    for step in range(1, span + 1):
+        idx = np.minimum(best + step, n - 1)
+        other = np.take_along_axis(heights, idx[None], axis=0)[0]
+        take = strong & (sign * other > sign * out)
+        out = np.where(take, other, out)
+    return out
+
+
+def _remeasure_peaks(
+    candidates: list[_Candidate], height: np.ndarray, trusted: np.ndarray, level: int,
+    pitch: int, span: int,
+) -> None:
+    """Raise the peaks of finer candidates to this level's extreme inside their boxes.
+
+    Candidates of the ``span`` finer levels are updated in place; ``height`` is
+    this level's (baseline pixel pitch units), read where ``trusted`` only.
+    """
+    lh, lw = height.shape
+    for cand in candidates:
+        r = cand.region
+        if not 0 < level - r.level <= span:
+            continue
+        x0, y0, x1, y1 = r.bbox
+        r0, c0 = min(int(y0 // pitch), lh - 1), min(int(x0 // pitch), lw - 1)
+        r1, c1 = max(r0 + 1, math.ceil(y1 / pitch)), max(c0 + 1, math.ceil(x1 / pitch))
+        box, ok = height[r0:r1, c0:c1], trusted[r0:r1, c0:c1]
+        if not ok.any():
+            continue
+        sign = 1.0 if r.polarity == "bulge" else -1.0
+        extreme = float((sign * box[ok]).max())
+        if extreme > sign * r.peak:
+            cand.region = dataclasses.replace(r, peak=sign * extreme)
+
+
 def _level_regions(
     height: np.ndarray, zmap: np.ndarray, appearance: np.ndarray, *, level: int, pitch: int,
     z: float, extent_frac: float, min_area: int, px_per_mm: float | None,
     direction: tuple[float, float], nms_pitch: int, nms_shape: tuple[int, int],
     min_height: float = 0.0, max_appearance_overlap: float = 0.5, tail_ratio: float = 5.0,
+    max_slope: float = math.inf,
 ) -> list[_Candidate]:
     """Regions of one level (vectorised seeds / extents), in baseline pixels.
 
@@ -438,7 +490,7 @@ def _level_regions(
                     props, oy, ox, s, height, appearance, sign=sign, polarity=polarity,
                     level=level, pitch=pitch, z=z, px_per_mm=px_per_mm,
                     nms_pitch=nms_pitch, nms_shape=nms_shape, min_height=min_height,
-                    max_appearance_overlap=max_appearance_overlap,
+                    max_appearance_overlap=max_appearance_overlap, max_slope=max_slope,
                 ))
     kept = drop_tails([c[0] for c in found if c is not None], direction, tail_ratio)
     ids = {id(r) for r in kept}
@@ -449,7 +501,7 @@ def _make_candidate(
     props: Any, oy: int, ox: int, s: np.ndarray,
     height: np.ndarray, appearance: np.ndarray, *, sign: float, polarity: str, level: int,
     pitch: int, z: float, px_per_mm: float | None, nms_pitch: int, nms_shape: tuple[int, int],
-    min_height: float, max_appearance_overlap: float,
+    min_height: float, max_appearance_overlap: float, max_slope: float = math.inf,
 ) -> tuple[ScaledRegion, np.ndarray] | None:
     """One component (``props`` of a box at ``oy, ox``) as a region and its footprint, or None."""
     rr, cc = props.coords[:, 0] + oy, props.coords[:, 1] + ox
@@ -460,11 +512,13 @@ def _make_candidate(
     peak = float(values.max() if sign > 0 else values.min())
     if abs(peak) < min_height:
         return None
+    area_px = float(props.area) * pitch * pitch
+    if abs(peak) > max_slope * math.sqrt(area_px / math.pi):  # steeper than relief
+        return None
     row, col = props.centroid
     row, col = row + oy, col + ox
     r0, c0, r1, c1 = props.bbox
     r0, r1, c0, c1 = r0 + oy, r1 + oy, c0 + ox, c1 + ox
-    area_px = float(props.area) * pitch * pitch
     region = ScaledRegion(
         id=0,
         polarity=polarity,  # type: ignore[arg-type]
@@ -583,6 +637,10 @@ def multiscale_change(
     nms_overlap: float = 0.3,
     merge_radius_level_px: float = 8.0,
     combine_levels: bool = True,
+    peak_levels: int = 3,
+    map_peak_levels: int = 3,
+    map_peak_z: float = 3.0,
+    max_slope: float = 1.0,
     background_frac: float = 0.03,
     coarse_side: int = 1024,
     presmooth_px: float = 1.0,
@@ -647,6 +705,29 @@ def multiscale_change(
         to the preview's grid), instead of the preview level's height alone: a
         level's two-sided integration keeps deformations of about its own
         scale only.
+    peak_levels
+        A region's peak height is the largest of its own level's and of the
+        next ``peak_levels`` coarser levels' within its box (0: its own
+        level's only). A level's two-sided integration under-reads a
+        deformation wider than its decay length, and a region is often most
+        significant at a fine level where the noise is lowest, so its own
+        level's height is too low: on the benchmark's validation pairs the
+        found regions' median peak / true peak was 0.59 with 0, 0.70 with 3
+        (the grid's 0.70; 5 the same as 3).
+    map_peak_levels, map_peak_z
+        The height map likewise: where a pixel's best ``|z|`` reaches
+        ``map_peak_z``, its height is the largest of the same sign over that
+        level and the next ``map_peak_levels`` coarser ones (0: off). On the
+        validation pairs 3 raised the correlation with the true height change
+        from 0.791 to 0.812 and changed nothing else (6 the same).
+    max_slope
+        A candidate whose own-level peak over its equivalent radius exceeds
+        this is not read as relief: one lamp's shading is linear in the slope
+        only for gentle slopes, and on real photographs steeper "regions" are
+        cast shadows and glints that move with the lamp (leaves12, lamp moved
+        30 degrees, nothing changed: five regions of 19-30 px^2 with implied
+        slopes of 2-4). On the validation pairs the candidates on true
+        deformations had slopes up to 0.25; 1 (45 degrees) leaves them all.
     background_frac, coarse_side
         Low-frequency removal: Gaussian sigma as a fraction of the long side,
         estimated on a grid of ``coarse_side`` pixels.
@@ -699,7 +780,8 @@ def multiscale_change(
     min_height = min_height_mm * px_per_mm if px_per_mm else min_height_px
     if not (z > 0 and 0 < extent_frac < 1 and decay_level_px > 0 and halo_decays > 0
             and batch >= 1 and 0 < nms_overlap <= 1 and min_level_side >= 16
-            and merge_radius_level_px >= 0 and false_alarms > 0):
+            and merge_radius_level_px >= 0 and false_alarms > 0 and peak_levels >= 0
+            and map_peak_levels >= 0 and max_slope > 0):
         raise MonitorError(
             "multiscale: z, extent_frac, decay, halo, batch, nms_overlap, merge radius or "
             "false_alarms out of range"
@@ -759,6 +841,8 @@ def multiscale_change(
             linear *= pitch
             trusted = level_ok > 0.5
             clean = level_app < 0.5
+            if peak_levels:
+                _remeasure_peaks(candidates, height, trusted, level, pitch, peak_levels)
             # spreads measured on about 4 M pixels of the level at most
             sample = max(1, int(math.sqrt(lh * lw / 4e6)))
             noise_map = local_noise(linear, trusted & clean, sample=sample)
@@ -779,7 +863,7 @@ def multiscale_change(
                 height, zmap, level_app >= 0.5, level=level, pitch=pitch, z=z_level,
                 extent_frac=extent_frac, min_area=min_area, px_per_mm=px_per_mm,
                 direction=(ux, uy), nms_pitch=nms_pitch, nms_shape=nms_shape,
-                min_height=min_height,
+                min_height=min_height, max_slope=max_slope,
             )
             candidates.extend(found)
             level_stats.append(
@@ -808,8 +892,7 @@ def multiscale_change(
         if combine_levels and preview is not None and len(on_preview) > 1:
             heights = np.stack([m[0] for m in on_preview])
             zs = np.abs(np.stack([m[1] for m in on_preview]))
-            best = np.argmax(zs, axis=0)[None]
-            combined = np.take_along_axis(heights, best, axis=0)[0]
+            combined = _combine_heights(heights, zs, map_peak_levels, map_peak_z)
             preview = np.where(np.isfinite(preview), combined, np.nan).astype(np.float32)
         t0 = mark("ms_select", t0)
 

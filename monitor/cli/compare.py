@@ -64,7 +64,8 @@ def compare(
     device: DeviceOption = None,
     scale: Annotated[
         str | None,
-        typer.Option(help="auto: every scale at full resolution (fine damage); grid: one grid."),
+        typer.Option(help="auto (default): every scale at full resolution, fine damage included "
+                     "(photometric; pair and depth use the grid); grid: one 1600-px grid."),
     ] = None,
     px_per_mm: Annotated[
         float | None, typer.Option(help="Baseline pixels per millimetre, for areas in mm^2.")
