@@ -386,3 +386,27 @@ def test_one_deformation_seen_at_two_levels_is_reported_once():
     far = _candidate(2, 20.0, range(8, 18), range(18, 30))
     assert len(_suppress([fine, far], 0.3, width=100, nms_pitch=4, merge_radius=2.0)) == 2
     assert len(_suppress([fine, far], 0.3, width=100, nms_pitch=4, merge_radius=4.0)) == 1
+
+
+def test_a_region_steeper_than_relief_is_not_reported():
+    """A narrow spike (a cast shadow or glint that moved with the lamp integrates to a
+    'bulge' of slope > 1) is dropped by ``max_slope``; a gentle bump of the same
+    significance stays."""
+    from monitor.change.multiscale import _level_regions
+
+    y, x = np.mgrid[0:200, 0:300].astype(np.float32)
+    spike = 8.0 * np.exp(-((x - 60) ** 2 + (y - 100) ** 2) / (2 * 1.5**2))  # 8 px high, ~5 px wide
+    bump = 1.0 * np.exp(-((x - 200) ** 2 + (y - 100) ** 2) / (2 * 12.0**2))  # slope ~0.05
+    height = (spike + bump).astype(np.float32)
+    zmap = np.where(x < 130, height * 5.0, height * 40.0).astype(np.float32)  # both peak at z 40
+
+    def found(max_slope: float) -> list[int]:
+        regions = _level_regions(
+            height, zmap.copy(), np.zeros_like(height, bool), level=0, pitch=1, z=7.0,
+            extent_frac=0.2, min_area=4, px_per_mm=None, direction=(1.0, 0.0), nms_pitch=4,
+            nms_shape=(51, 76), max_slope=max_slope,
+        )
+        return sorted(round(c.region.centroid[0]) for c in regions)
+
+    assert found(np.inf) == [60, 200]
+    assert found(1.0) == [200]
