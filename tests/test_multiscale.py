@@ -349,7 +349,7 @@ def test_only_dark_or_clipped_pixels_themselves_are_untrusted():
 
 
 def _candidate(level: int, significance: float, rows: range, cols: range, width: int = 100):
-    from monitor.change.multiscale import _Candidate
+    from monitor.change.multiscale import Candidate as _Candidate
     from monitor.results import ScaledRegion
 
     ys, xs = np.meshgrid(np.asarray(rows), np.asarray(cols), indexing="ij")
@@ -365,7 +365,7 @@ def test_one_deformation_seen_at_two_levels_is_reported_once():
     in pixels of the coarser level) are one region, the most significant kept,
     although they overlap by less than ``nms_overlap``; the same footprints at one
     level, or far apart, stay two regions."""
-    from monitor.change.multiscale import _suppress
+    from monitor.change.multiscale import suppress as _suppress
 
     fine = _candidate(0, 12.0, range(10, 15), range(10, 15))
     coarse = _candidate(2, 20.0, range(8, 18), range(15, 30))  # beside it, no shared cell

@@ -80,7 +80,20 @@ from monitor.results import (
     StageTiming,
 )
 
-__all__ = ["multiscale_change"]
+__all__ = [
+    "Candidate",
+    "LevelStat",
+    "RegionParams",
+    "SuppressionGrid",
+    "combine_preview",
+    "level_detections",
+    "level_regions",
+    "multiscale_change",
+    "scaled_results",
+    "suppress",
+    "suppression_grid",
+    "tail_threshold",
+]
 
 MODEL_ID = "monitor/photometric-multiscale-v1"
 
@@ -325,6 +338,23 @@ def _to_grid(m: np.ndarray, steps: int, shape: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(out[: shape[0], : shape[1]], dtype=np.float32)
 
 
+def combine_preview(
+    preview: np.ndarray, on_preview: list[tuple[np.ndarray, np.ndarray]]
+) -> np.ndarray:
+    """At every pixel, the height of the level where ``|z|`` is largest (NaN kept).
+
+    ``on_preview`` holds every level's (height, z) brought to the preview's grid
+    (:func:`_to_grid`); with one level the preview comes back unchanged.
+    """
+    if len(on_preview) < 2:
+        return preview
+    heights = np.stack([m[0] for m in on_preview])
+    zs = np.abs(np.stack([m[1] for m in on_preview]))
+    best = np.argmax(zs, axis=0)[None]
+    combined = np.take_along_axis(heights, best, axis=0)[0]
+    return np.where(np.isfinite(preview), combined, np.nan).astype(np.float32)
+
+
 def _fast_side(n: int, core: int) -> int:
     """Smallest side >= ``n`` with only the factors 2, 3 and 5 and ``side - core`` even."""
     m = n
@@ -367,7 +397,7 @@ def _integrate_level(
     return height, linear
 
 
-def _tail_threshold(
+def tail_threshold(
     zmap: np.ndarray, z_floor: float, false_alarms: float, fit: tuple[float, float]
 ) -> float:
     """Seed threshold at which about ``false_alarms`` noise regions are expected on this level.
@@ -396,17 +426,104 @@ def _tail_threshold(
 
 
 @dataclass
-class _Candidate:
+class Candidate:
+    """A region of one level and its footprint on the common suppression grid."""
+
     region: ScaledRegion
     cells: np.ndarray  # footprint on the suppression grid (flat indices)
 
 
-def _level_regions(
+@dataclass(frozen=True)
+class SuppressionGrid:
+    """The grid all levels' footprints are drawn on: ``pitch`` native pixels a cell."""
+
+    pitch: int
+    shape: tuple[int, int]
+
+
+def suppression_grid(shape: tuple[int, int], pitch: int = 4) -> SuppressionGrid:
+    """The suppression grid of a native image of ``shape`` (one spare cell each way).
+
+    Examples
+    --------
+    >>> suppression_grid((100, 60))
+    SuppressionGrid(pitch=4, shape=(26, 16))
+    """
+    h, w = shape
+    return SuppressionGrid(pitch, (math.ceil(h / pitch) + 1, math.ceil(w / pitch) + 1))
+
+
+@dataclass(frozen=True)
+class RegionParams:
+    """How regions are seeded and grown on a level and merged across levels.
+
+    See :func:`multiscale_change` for the meaning and the provenance of each value.
+    """
+
+    z: float = 7.0
+    false_alarms: float = 3.0
+    tail_fit: tuple[float, float] = (3.0, 6.0)
+    extent_frac: float = 0.2
+    min_diameter_level_px: float = 4.0
+    nms_overlap: float = 0.3
+    merge_radius_level_px: float = 8.0
+
+
+def level_detections(
+    height: np.ndarray, zmap: np.ndarray, appearance: np.ndarray, *, level: int,
+    params: RegionParams, grid: SuppressionGrid, direction: tuple[float, float],
+    px_per_mm: float | None, min_height: float,
+) -> tuple[list[Candidate], float]:
+    """One level's candidate regions and its seed threshold (in sigmas of the level).
+
+    ``height`` in baseline pixels and ``zmap`` (height / level of detection, 0
+    where untrusted) on the level's grid, ``appearance`` a bool mask there. The
+    seed threshold is :func:`tail_threshold` over the pixels outside
+    ``appearance``; ``zmap`` is negated in place (see :func:`level_regions`).
+    """
+    z_level = tail_threshold(np.where(appearance, 0.0, zmap), params.z, params.false_alarms,
+                             params.tail_fit)
+    min_area = max(4, int(math.pi / 4 * params.min_diameter_level_px**2))
+    found = level_regions(
+        height, zmap, appearance, level=level, pitch=2**level, z=z_level,
+        extent_frac=params.extent_frac, min_area=min_area, px_per_mm=px_per_mm,
+        direction=direction, nms_pitch=grid.pitch, nms_shape=grid.shape, min_height=min_height,
+    )
+    return found, z_level
+
+
+#: Per-level statistics: level, pitch, shape, noise median, candidates, seed threshold.
+LevelStat = tuple[int, int, tuple[int, int], float, int, float]
+
+
+def scaled_results(
+    candidates: list[Candidate], level_stats: list[LevelStat], params: RegionParams,
+    grid: SuppressionGrid,
+) -> tuple[tuple[ScaleLevel, ...], tuple[ScaledRegion, ...]]:
+    """Suppress the candidates of all levels (:func:`suppress`); levels and numbered regions."""
+    kept = suppress(candidates, params.nms_overlap, width=grid.shape[1], nms_pitch=grid.pitch,
+                    merge_radius=params.merge_radius_level_px)
+    per_level = {lv: 0 for lv, *_ in level_stats}
+    for c in kept:
+        per_level[c.region.level] += 1
+    levels = tuple(
+        ScaleLevel(level=lv, pitch_px=float(p), shape=shp, noise_sigma=ns, n_candidates=nc,
+                   n_kept=per_level[lv], z_seed=zs)
+        for lv, p, shp, ns, nc, zs in level_stats
+    )
+    regions = tuple(
+        ScaledRegion(**{**c.region.__dict__, "id": i})
+        for i, c in enumerate(sorted(kept, key=lambda c: -c.region.significance), start=1)
+    )
+    return levels, regions
+
+
+def level_regions(
     height: np.ndarray, zmap: np.ndarray, appearance: np.ndarray, *, level: int, pitch: int,
     z: float, extent_frac: float, min_area: int, px_per_mm: float | None,
     direction: tuple[float, float], nms_pitch: int, nms_shape: tuple[int, int],
     min_height: float = 0.0, max_appearance_overlap: float = 0.5, tail_ratio: float = 5.0,
-) -> list[_Candidate]:
+) -> list[Candidate]:
     """Regions of one level (vectorised seeds / extents), in baseline pixels.
 
     ``zmap`` is negated in place for the recessions (a full-resolution copy less).
@@ -442,7 +559,7 @@ def _level_regions(
                 ))
     kept = drop_tails([c[0] for c in found if c is not None], direction, tail_ratio)
     ids = {id(r) for r in kept}
-    return [_Candidate(c[0], c[1]) for c in found if c is not None and id(c[0]) in ids]
+    return [Candidate(c[0], c[1]) for c in found if c is not None and id(c[0]) in ids]
 
 
 def _make_candidate(
@@ -504,7 +621,7 @@ def _cell_box(cells: np.ndarray, width: int) -> tuple[int, int, int, int]:
     return int(ys.min()), int(xs.min()), int(ys.max()), int(xs.max())
 
 
-def _near(a: _Candidate, b: _Candidate, radius: int, width: int) -> bool:
+def _near(a: Candidate, b: Candidate, radius: int, width: int) -> bool:
     """Whether two footprints share a cell or lie within ``radius`` cells of each other."""
     ay0, ax0, ay1, ax1 = _cell_box(a.cells, width)
     by0, bx0, by1, bx1 = _cell_box(b.cells, width)
@@ -529,10 +646,10 @@ def _near(a: _Candidate, b: _Candidate, radius: int, width: int) -> bool:
     return bool(grown[ys[inside], xs[inside]].any())
 
 
-def _suppress(
-    candidates: list[_Candidate], overlap: float, *, width: int, nms_pitch: int,
+def suppress(
+    candidates: list[Candidate], overlap: float, *, width: int, nms_pitch: int,
     merge_radius: float = 0.0,
-) -> list[_Candidate]:
+) -> list[Candidate]:
     """Keep the most significant of candidates that are one region.
 
     Two candidates are one region when their footprints (on the suppression grid
@@ -542,7 +659,7 @@ def _suppress(
     levels: one deformation seen at two scales is often cut differently at each
     (a ring at the fine level, its centre at the coarse one) and was reported twice.
     """
-    kept: list[_Candidate] = []
+    kept: list[Candidate] = []
     for cand in sorted(candidates, key=lambda c: -c.region.significance):
         clash = False
         for other in kept:
@@ -730,10 +847,11 @@ def multiscale_change(
             release()
         t0 = mark("ms_slope", t0)
 
-        nms_pitch = 4
-        nms_shape = (math.ceil(h / nms_pitch) + 1, math.ceil(w / nms_pitch) + 1)
-        candidates: list[_Candidate] = []
-        level_stats: list[tuple[int, int, tuple[int, int], float, int, float]] = []
+        grid = suppression_grid((h, w))
+        params = RegionParams(z, false_alarms, tail_fit, extent_frac, min_diameter_level_px,
+                              nms_overlap, merge_radius_level_px)
+        candidates: list[Candidate] = []
+        level_stats: list[LevelStat] = []
         level_slope = slope
         # bool at level 0 (a float copy of each would be two more full-resolution maps),
         # fractions of trusted / appearance pixels from level 1 on
@@ -769,17 +887,13 @@ def multiscale_change(
             np.divide(height, zmap, out=zmap)
             zmap[~trusted] = 0.0
             del noise_map
-            min_area = max(4, int(math.pi / 4 * min_diameter_level_px**2))
-            if combine_levels:  # before _level_regions negates zmap
+            if combine_levels:  # before level_regions negates zmap
                 on_preview.append(tuple(  # type: ignore[arg-type]
                     _to_grid(m, level - pv_level, shape_pv) for m in (height, zmap)
                 ))
-            z_level = _tail_threshold(np.where(clean, zmap, 0.0), z, false_alarms, tail_fit)
-            found = _level_regions(
-                height, zmap, level_app >= 0.5, level=level, pitch=pitch, z=z_level,
-                extent_frac=extent_frac, min_area=min_area, px_per_mm=px_per_mm,
-                direction=(ux, uy), nms_pitch=nms_pitch, nms_shape=nms_shape,
-                min_height=min_height,
+            found, z_level = level_detections(
+                height, zmap, ~clean, level=level, params=params, grid=grid,
+                direction=(ux, uy), px_per_mm=px_per_mm, min_height=min_height,
             )
             candidates.extend(found)
             level_stats.append(
@@ -803,28 +917,11 @@ def multiscale_change(
             )
             if level == 1:
                 del slope
-        kept = _suppress(candidates, nms_overlap, width=nms_shape[1], nms_pitch=nms_pitch,
-                         merge_radius=merge_radius_level_px)
-        if combine_levels and preview is not None and len(on_preview) > 1:
-            heights = np.stack([m[0] for m in on_preview])
-            zs = np.abs(np.stack([m[1] for m in on_preview]))
-            best = np.argmax(zs, axis=0)[None]
-            combined = np.take_along_axis(heights, best, axis=0)[0]
-            preview = np.where(np.isfinite(preview), combined, np.nan).astype(np.float32)
+        levels, regions = scaled_results(candidates, level_stats, params, grid)
+        if combine_levels and preview is not None:
+            preview = combine_preview(preview, on_preview)
         t0 = mark("ms_select", t0)
 
-    per_level = {lv: 0 for lv, *_ in level_stats}
-    for c in kept:
-        per_level[c.region.level] += 1
-    levels = tuple(
-        ScaleLevel(level=lv, pitch_px=float(p), shape=shp, noise_sigma=ns, n_candidates=nc,
-                   n_kept=per_level[lv], z_seed=zs)
-        for lv, p, shp, ns, nc, zs in level_stats
-    )
-    regions = tuple(
-        ScaledRegion(**{**c.region.__dict__, "id": i})
-        for i, c in enumerate(sorted(kept, key=lambda c: -c.region.significance), start=1)
-    )
     if preview is None:  # pragma: no cover - min_level_side > 1600 only
         preview, preview_scale = np.zeros((1, 1), np.float32), 1.0 / max(h, w)
     return MultiScaleChange(
