@@ -120,6 +120,8 @@ def photometric_change(
     chroma_z: float = 6.0,
     chroma_floor: float = 0.03,
     presmooth_px: float = 1.5,
+    length_px: float | None = None,
+    median_lum: float | None = None,
 ) -> ChangeMap:
     """Height change from the log ratio of two registered linear scans.
 
@@ -142,6 +144,12 @@ def photometric_change(
     chroma_z, chroma_floor
         A pixel is appearance change when its smoothed chromatic log-ratio
         exceeds ``max(chroma_floor, median + chroma_z * sigma)``.
+    length_px, median_lum
+        The long side (pixels) that the lengths given as fractions of the long
+        side refer to (background, fill, dilation, integration memory and
+        blur), and the baseline's median luminance; default: this image's. A
+        tile of a larger image passes the whole image's (or a fixed working
+        size), so that every tile is processed alike.
 
     Returns
     -------
@@ -171,7 +179,8 @@ def photometric_change(
     ux, uy, gain = in_plane_direction(light)
     device = device or torch.device("cpu")
     ok = trusted_pixels(valid, baseline, current)
-    long_side = max(baseline.shape[:2])
+    own_side = max(baseline.shape[:2])
+    long_side = own_side if length_px is None else float(length_px)
     if np.count_nonzero(ok) < 16:
         # nothing readable (clipped, too dark): no estimate, and the result says so
         blank = np.where(valid, 0.0, np.nan).astype(np.float32)
@@ -209,7 +218,8 @@ def photometric_change(
         # that sensor noise in dark paint is not taken for a chromatic change
         lum = baseline.mean(axis=2)
         brightness = torch.from_numpy(
-            np.clip(lum / max(float(np.median(lum[ok])), 1e-3), 0, 1).astype(np.float32)
+            np.clip(lum / max(float(np.median(lum[ok])) if median_lum is None else median_lum,
+                              1e-3), 0, 1).astype(np.float32)
         ).to(device)
         chroma_s = smooth_background(chroma * brightness, w, 2.0)
         cs = chroma_s.cpu().numpy()
@@ -234,7 +244,9 @@ def photometric_change(
         # through a deformation and leave tails
         fill = smooth_background(slope, keep, 0.01 * long_side)
         slope = torch.where(keep > 0, slope, fill) * w
-        height_t, linear_t = integrate_two_sided(slope, (ux, uy))
+        rel = long_side / own_side  # integrate_two_sided's fractions are of its own side
+        height_t, linear_t = integrate_two_sided(slope, (ux, uy), decay_frac=0.1 * rel,
+                                                 blur_frac=0.003 * rel)
         height, linear = height_t.cpu().numpy(), linear_t.cpu().numpy()
     # level of detection: the robust spread of the linearly integrated field --
     # sensor noise, misregistration and light-drift clutter integrated exactly

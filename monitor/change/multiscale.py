@@ -86,6 +86,8 @@ __all__ = [
     "RegionParams",
     "SuppressionGrid",
     "combine_preview",
+    "preview_grid",
+    "to_grid",
     "level_detections",
     "level_regions",
     "multiscale_change",
@@ -319,7 +321,7 @@ def _appearance_and_fill(
     return appearance
 
 
-def _to_grid(m: np.ndarray, steps: int, shape: tuple[int, int]) -> np.ndarray:
+def to_grid(m: np.ndarray, steps: int, shape: tuple[int, int]) -> np.ndarray:
     """Level map ``m`` on the grid of the level ``-steps`` levels coarser (``shape``).
 
     A finer level (``steps < 0``) is averaged over the coarser pixel's footprint
@@ -338,13 +340,29 @@ def _to_grid(m: np.ndarray, steps: int, shape: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(out[: shape[0], : shape[1]], dtype=np.float32)
 
 
+def preview_grid(shape: tuple[int, int], max_side: int = 1600) -> tuple[int, tuple[int, int]]:
+    """The preview's level and shape: the first level whose long side is <= ``max_side``.
+
+    Levels halve the previous one's sides, rounding up.
+
+    Examples
+    --------
+    >>> preview_grid((2000, 3000))
+    (1, (1000, 1500))
+    """
+    level, (h, w) = 0, shape
+    while max(h, w) > max_side:
+        h, w, level = math.ceil(h / 2), math.ceil(w / 2), level + 1
+    return level, (h, w)
+
+
 def combine_preview(
     preview: np.ndarray, on_preview: list[tuple[np.ndarray, np.ndarray]]
 ) -> np.ndarray:
     """At every pixel, the height of the level where ``|z|`` is largest (NaN kept).
 
     ``on_preview`` holds every level's (height, z) brought to the preview's grid
-    (:func:`_to_grid`); with one level the preview comes back unchanged.
+    (:func:`to_grid`); with one level the preview comes back unchanged.
     """
     if len(on_preview) < 2:
         return preview
@@ -858,11 +876,7 @@ def multiscale_change(
         level_ok: np.ndarray = ok
         level_app: np.ndarray = appearance
         preview, preview_scale = None, 1.0
-        # the preview's level: the first whose long side is <= 1600 (levels halve, ceil)
-        shape_pv, pv_level = (h, w), 0
-        while max(shape_pv) > 1600:
-            shape_pv = (math.ceil(shape_pv[0] / 2), math.ceil(shape_pv[1] / 2))
-            pv_level += 1
+        pv_level, shape_pv = preview_grid((h, w))
         # every level's height and z on the preview's grid (combine_levels)
         on_preview: list[tuple[np.ndarray, np.ndarray]] = []
         level = 0
@@ -889,7 +903,7 @@ def multiscale_change(
             del noise_map
             if combine_levels:  # before level_regions negates zmap
                 on_preview.append(tuple(  # type: ignore[arg-type]
-                    _to_grid(m, level - pv_level, shape_pv) for m in (height, zmap)
+                    to_grid(m, level - pv_level, shape_pv) for m in (height, zmap)
                 ))
             found, z_level = level_detections(
                 height, zmap, ~clean, level=level, params=params, grid=grid,
