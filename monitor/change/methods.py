@@ -122,6 +122,7 @@ def photometric_change(
     presmooth_px: float = 1.5,
     length_px: float | None = None,
     median_lum: float | None = None,
+    details: bool = True,
 ) -> ChangeMap:
     """Height change from the log ratio of two registered linear scans.
 
@@ -150,6 +151,11 @@ def photometric_change(
         blur), and the baseline's median luminance; default: this image's. A
         tile of a larger image passes the whole image's (or a fixed working
         size), so that every tile is processed alike.
+    details
+        False leaves out the colour differences (``delta_*``) and the local
+        noise map (``noise_sigma`` is then the global robust spread of the
+        linear integral): for callers that read the height and the
+        appearance mask only (the pair network's inputs).
 
     Returns
     -------
@@ -229,10 +235,10 @@ def photometric_change(
         ) & valid
         # colour difference of the change alone: the baseline against itself times the
         # local (exposure- and white-balance-free) ratio, so lamp and camera drift drop out
-        delta_e, delta_l, delta_c = colour_difference(
+        deltas = colour_difference(
             b.cpu().numpy().transpose(1, 2, 0),
             (b * torch.exp(ratio)).cpu().numpy().transpose(1, 2, 0),
-        )
+        ) if details else None
         del b
         keep = torch.from_numpy(~appearance).to(device=device, dtype=torch.float32) * w
         # shading change relative to the baseline's shading: the first-order model
@@ -251,8 +257,13 @@ def photometric_change(
     # level of detection: the robust spread of the linearly integrated field --
     # sensor noise, misregistration and light-drift clutter integrated exactly
     # like the signal -- measured locally, since dark paint is noisier
-    noise_map = local_noise(linear, ok & ~appearance) / scale
-    sigma = float(np.median(noise_map))
+    clean = ok & ~appearance
+    noise_map: np.ndarray | None = None
+    if details:
+        noise_map = local_noise(linear, clean) / scale
+        sigma = float(np.median(noise_map))
+    else:
+        sigma = robust_sigma(linear[clean]) / scale if clean.any() else 0.0
     # the estimate is in analysis pixels; express it in baseline pixels
     height = (height / scale).astype(np.float32)
     height[~valid] = np.nan
@@ -263,9 +274,9 @@ def photometric_change(
         noise_sigma=sigma,
         noise_map=noise_map,
         appearance=appearance,
-        delta_e=np.where(valid, delta_e, np.nan).astype(np.float32),
-        delta_l=np.where(valid, delta_l, np.nan).astype(np.float32),
-        delta_c=np.where(valid, delta_c, np.nan).astype(np.float32),
+        delta_e=None if deltas is None else np.where(valid, deltas[0], np.nan).astype(np.float32),
+        delta_l=None if deltas is None else np.where(valid, deltas[1], np.nan).astype(np.float32),
+        delta_c=None if deltas is None else np.where(valid, deltas[2], np.nan).astype(np.float32),
         model_id="monitor/photometric-v1",
         weights_sha256=None,
         integration_direction=(ux, uy),

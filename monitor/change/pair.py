@@ -232,7 +232,7 @@ def pair_inputs(
     cur = np.where(valid[..., None], np.nan_to_num(current), 0.0).astype(np.float32)
     base = baseline.astype(np.float32)
     photo = photometric_change(base, cur, valid, light, scale=1.0, device=device,
-                               length_px=length_px, median_lum=median_lum)
+                               length_px=length_px, median_lum=median_lum, details=False)
     appearance = photo.appearance if photo.appearance is not None else np.zeros_like(valid)
 
     def t(a: np.ndarray) -> torch.Tensor:
