@@ -46,6 +46,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -80,7 +81,7 @@ from monitor.resources import peak_rss_mb
 from monitor.results import Light, MultiScaleChange, StageTiming
 
 __all__ = [
-    "PAIR_REGIONS", "LevelPair", "level_count", "next_level", "pair_level",
+    "PAIR_REGIONS", "LevelPair", "inside_overlap", "level_count", "next_level", "pair_level",
     "pair_multiscale_change",
 ]
 
@@ -311,6 +312,25 @@ def _check(
         raise MonitorError(f"pair multiscale: px_per_mm must be positive, got {px_per_mm}")
 
 
+def inside_overlap(valid: np.ndarray, edge_px: int) -> np.ndarray:
+    """``valid`` less ``edge_px`` pixels along the overlap's edge and the image's border.
+
+    The net's output rises over the last few pixels before the edge of the
+    current scan's overlap (a step in every input channel), most at coarse
+    levels: regions are not seeded there.
+
+    Examples
+    --------
+    >>> int(inside_overlap(np.ones((10, 10), bool), 2).sum())
+    36
+    """
+    if edge_px <= 0:
+        return valid
+    k = np.ones((2 * edge_px + 1, 2 * edge_px + 1), np.uint8)
+    out = cv2.erode(valid.astype(np.uint8), k, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return out.astype(bool)
+
+
 def _level_z(
     height: np.ndarray, trusted: np.ndarray, appearance: np.ndarray, noise_mult: float
 ) -> tuple[np.ndarray, float]:
@@ -342,6 +362,7 @@ def pair_multiscale_change(
     regions: RegionParams | None = None,
     min_level_side: int = 256,
     max_levels: int | None = None,
+    edge_px: int = 8,
     min_height_mm: float | None = None,
     min_height_px: float | None = None,
     release: Callable[[], None] | None = None,
@@ -372,6 +393,9 @@ def pair_multiscale_change(
     min_level_side, max_levels
         The pyramid stops when the next level's long side would fall below
         ``min_level_side`` or after ``max_levels`` levels.
+    edge_px
+        No region is seeded within this many level pixels of the overlap's
+        edge or the image's border (:func:`inside_overlap`).
     min_height_mm, min_height_px
         Floor on a region's peak height change, as in
         :func:`monitor.change.multiscale.multiscale_change` (default: the
@@ -395,8 +419,9 @@ def pair_multiscale_change(
     defaults = Settings()
     mm = defaults.fine_min_height_mm if min_height_mm is None else min_height_mm
     px = defaults.fine_min_height_px if min_height_px is None else min_height_px
-    if not (mm >= 0 and px >= 0 and batch >= 1 and min_level_side >= 32):
-        raise MonitorError("pair multiscale: min heights, batch or min_level_side out of range")
+    if not (mm >= 0 and px >= 0 and batch >= 1 and min_level_side >= 32 and edge_px >= 0):
+        raise MonitorError("pair multiscale: min heights, batch, min_level_side or edge_px "
+                           "out of range")
     min_height = mm * px_per_mm if px_per_mm else px
     dev = torch.device(device) if device is not None else torch.device("cpu")
     ux, uy, _ = in_plane_direction(light)
@@ -424,6 +449,7 @@ def pair_multiscale_change(
         height, trusted, appearance = pair_level(model, pair, light, core=core, halo=halo,
                                                  batch=batch, device=dev)
         height *= np.float32(pitch)  # level pixels -> baseline pixel pitch
+        trusted &= inside_overlap(pair.valid, edge_px)
         zmap, noise_median = _level_z(height, trusted, appearance, noise_mult)
         on_preview.append((to_grid(height, level - pv_level, shape_pv),
                            to_grid(zmap, level - pv_level, shape_pv)))
