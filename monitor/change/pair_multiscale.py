@@ -81,8 +81,8 @@ from monitor.resources import peak_rss_mb
 from monitor.results import Light, MultiScaleChange, StageTiming
 
 __all__ = [
-    "PAIR_REGIONS", "LevelPair", "inside_overlap", "level_count", "next_level", "pair_level",
-    "pair_multiscale_change",
+    "PAIR_REGIONS", "LevelPair", "grow", "inside_overlap", "level_count", "next_level",
+    "pair_level", "pair_multiscale_change",
 ]
 
 MODEL_ID_PREFIX = "monitor/pair-multiscale-v1"
@@ -331,6 +331,21 @@ def inside_overlap(valid: np.ndarray, edge_px: int) -> np.ndarray:
     return out.astype(bool)
 
 
+def grow(mask: np.ndarray, px: int) -> np.ndarray:
+    """``mask`` dilated by a ``2 px + 1`` square (unchanged for ``px <= 0``).
+
+    Examples
+    --------
+    >>> m = np.zeros((5, 5), bool); m[2, 2] = True
+    >>> int(grow(m, 1).sum())
+    9
+    """
+    if px <= 0 or not mask.any():
+        return mask
+    k = np.ones((2 * px + 1, 2 * px + 1), np.uint8)
+    return cv2.dilate(mask.astype(np.uint8), k).astype(bool)
+
+
 def _level_z(
     height: np.ndarray, trusted: np.ndarray, appearance: np.ndarray, noise_mult: float
 ) -> tuple[np.ndarray, float]:
@@ -363,6 +378,7 @@ def pair_multiscale_change(
     min_level_side: int = 256,
     max_levels: int | None = None,
     edge_px: int = 8,
+    appearance_frac: float = 0.006,
     min_height_mm: float | None = None,
     min_height_px: float | None = None,
     release: Callable[[], None] | None = None,
@@ -396,6 +412,12 @@ def pair_multiscale_change(
     edge_px
         No region is seeded within this many level pixels of the overlap's
         edge or the image's border (:func:`inside_overlap`).
+    appearance_frac
+        Each level's appearance mask is grown by this fraction of the native
+        long side (as :func:`~monitor.change.multiscale.multiscale_change`
+        grows its native one): a tile's own mask is grown by a fraction of
+        the working grid only, a few native pixels at level 0, and the edges
+        of a stain, read as relief by the net, passed as regions.
     min_height_mm, min_height_px
         Floor on a region's peak height change, as in
         :func:`monitor.change.multiscale.multiscale_change` (default: the
@@ -419,9 +441,10 @@ def pair_multiscale_change(
     defaults = Settings()
     mm = defaults.fine_min_height_mm if min_height_mm is None else min_height_mm
     px = defaults.fine_min_height_px if min_height_px is None else min_height_px
-    if not (mm >= 0 and px >= 0 and batch >= 1 and min_level_side >= 32 and edge_px >= 0):
-        raise MonitorError("pair multiscale: min heights, batch, min_level_side or edge_px "
-                           "out of range")
+    if not (mm >= 0 and px >= 0 and batch >= 1 and min_level_side >= 32 and edge_px >= 0
+            and appearance_frac >= 0):
+        raise MonitorError("pair multiscale: min heights, batch, min_level_side, edge_px or "
+                           "appearance_frac out of range")
     min_height = mm * px_per_mm if px_per_mm else px
     dev = torch.device(device) if device is not None else torch.device("cpu")
     ux, uy, _ = in_plane_direction(light)
@@ -450,6 +473,7 @@ def pair_multiscale_change(
                                                  batch=batch, device=dev)
         height *= np.float32(pitch)  # level pixels -> baseline pixel pitch
         trusted &= inside_overlap(pair.valid, edge_px)
+        appearance = grow(appearance, round(appearance_frac * max(h, w) / pitch))
         zmap, noise_median = _level_z(height, trusted, appearance, noise_mult)
         on_preview.append((to_grid(height, level - pv_level, shape_pv),
                            to_grid(zmap, level - pv_level, shape_pv)))
