@@ -511,6 +511,12 @@ def pair_multiscale_change(
     )
 
 
-#: Region settings of the pair net's pyramid (those of the photometric pyramid
-#: but for the seed floor, in sigmas of ``noise_mult`` x the output's spread).
-PAIR_REGIONS = RegionParams(z=6.0)
+#: Region settings of the pair net's pyramid: those of the photometric pyramid
+#: but for the seed floor (6, the grid's ``significance_z``, in sigmas of
+#: ``noise_mult`` x the output's local spread) and the cross-level merge radius
+#: (16 level px: at 8 the net's ring fragments around a deformation found one
+#: level up stayed separate regions). Chosen with ``bench/finescale_sweep.py
+#: --method pair`` on the 6 MP fine-scale train pairs (edge_px 0 -> 8, appearance
+#: growth 0 -> 0.006, merge 8 -> 16: false alarms 11 -> 0, misses 3 -> 3; z 6
+#: and 10 gave the same), never on test pairs.
+PAIR_REGIONS = RegionParams(z=6.0, merge_radius_level_px=16.0)
