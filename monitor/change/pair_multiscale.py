@@ -144,13 +144,16 @@ def next_level(pair: LevelPair) -> LevelPair:
     >>> next_level(p).shape
     (3, 2)
     """
-    current = np.empty_like(pair.current, dtype=np.float32)
+    baseline = _pool2(pair.baseline)
+    current = np.empty_like(baseline)
     for y in range(0, pair.shape[0], _STRIP_ROWS):  # outside valid: the baseline
         rows = slice(y, y + _STRIP_ROWS)
-        np.copyto(current[rows], np.where(pair.valid[rows, :, None],
-                                          np.nan_to_num(pair.current[rows]), pair.baseline[rows]))
+        filled = np.where(pair.valid[rows, :, None], np.nan_to_num(pair.current[rows]),
+                          pair.baseline[rows])
+        pooled = _pool2(filled)
+        current[y // 2 : y // 2 + pooled.shape[0]] = pooled
     valid = _pool2(pair.valid.astype(np.float32)) > 0.999
-    return LevelPair(_pool2(pair.baseline), _pool2(current), valid)
+    return LevelPair(baseline, current, valid)
 
 
 def _references(pair: LevelPair, max_samples: int = 1_000_000) -> tuple[float, float]:
