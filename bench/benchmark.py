@@ -495,7 +495,7 @@ def configurations(
             s = Settings(method=method, scale="grid")
             out.append(Config(method, s, default=(method == default.method
                                                   and scale_route(default) == "grid")))
-            if method == "photometric":  # every scale at full resolution (issue #11)
+            if method in ("photometric", "pair"):  # every scale at full resolution (issue #11)
                 s = Settings(method=method, scale="auto")
                 out.append(Config(f"{method}-multiscale", s,
                                   default=(method == default.method

@@ -3,7 +3,8 @@
 Usage::
 
     python bench/finescale.py [--size 6MP|24MP] [--pairs 4] [--split test|train]
-                              [--out bench/out/finescale] [--methods grid1600,multiscale]
+                              [--out bench/out/finescale]
+                              [--methods grid1600,multiscale,pair-multiscale]
 
 Pairs come from :func:`monitor.synth.small.small_damage_spec` rendered at
 native size (6000 x 4000 for 24 MP, 3000 x 2000 for 6 MP; never upscaled),
@@ -17,7 +18,9 @@ the PNG files with the true light through :func:`monitor.pipeline.compare`:
 ``grid1600`` with ``scale = "grid"``, ``multiscale`` with ``scale = "auto"`` (the default)
 (the grid's stages, then the current scan warped at full resolution and
 :func:`monitor.change.multiscale.multiscale_change`, whose own stages are
-listed as ``ms_*``).
+listed as ``ms_*``); ``pair-multiscale`` with ``method = "pair"`` and
+``scale = "auto"`` (:func:`monitor.change.pair_multiscale.pair_multiscale_change`,
+stages ``pms_*``).
 
 Scoring: a detection matches a truth region when its centroid lies in the
 truth's box (grown by a quarter of its size, at least 3 px) or the truth's
@@ -76,11 +79,16 @@ def _run(method: str, pair_dir: Path) -> dict[str, object]:
     light = Light(lb["azimuth_deg"], lb["elevation_deg"])
     base, cur = pair_dir / "baseline.png", pair_dir / "current.png"
     t_all = time.perf_counter()
-    # both run the pipeline end to end from the files: the grid (default settings) or
-    # scale = "auto" (its timings include the multi-scale stages, ms_*)
+    # both run the pipeline end to end from the files: the grid or scale = "auto"
+    # (the default; its timings include the multi-scale stages, ms_* / pms_*)
     from monitor.config import Settings
 
-    settings = Settings().replace(scale="grid" if method == "grid1600" else "auto")
+    settings = {
+        "grid1600": Settings().replace(scale="grid"),
+        "multiscale": Settings().replace(scale="auto"),
+        # the pair net at every scale (monitor.change.pair_multiscale)
+        "pair-multiscale": Settings().replace(method="pair", scale="auto"),
+    }[method]
     comp = compare(base, cur, settings, light=light, px_per_mm=px_per_mm)
     regions = [r.to_dict() for r in comp.regions]
     stages = [{"name": t.name, "seconds": t.seconds, "peak_rss_mb": t.peak_rss_mb}

@@ -11,6 +11,11 @@ pair), then :func:`monitor.change.multiscale.multiscale_change` runs with each
 configuration's keyword arguments and is scored as ``bench/finescale.py``
 scores (per size class). Prints one line per pair and configuration, then the
 totals.
+
+``--method pair`` sweeps :func:`monitor.change.pair_multiscale.pair_multiscale_change`
+instead (the shipped pair weights): each pair's level maps from the net are
+computed once and reused by every configuration; a configuration's
+``"regions"`` entry holds :class:`monitor.change.multiscale.RegionParams` fields.
 """
 
 from __future__ import annotations
@@ -29,6 +34,40 @@ DEFAULT_CONFIGS = ['{"z": 7.0}', '{"z": 9.0}', '{"z": 10.0}', '{"z": 11.0}',
                    '{"z": 7.0, "false_alarms": 1.0}']
 
 
+def _pair_sweeper():  # type: ignore[no-untyped-def]
+    """``pair_multiscale_change`` with the shipped net whose level maps are memoised.
+
+    The net's maps of a level depend on the pair and the level only, not on the
+    detection settings swept, so each is computed once.
+    """
+    from monitor.change import pair_multiscale as pms
+    from monitor.change.multiscale import RegionParams
+    from monitor.change.pair import load_pair_model
+
+    net = load_pair_model()
+    original = pms.pair_level
+    memo: dict[tuple[int, tuple[int, int], float], tuple] = {}
+
+    def cached(model, pair, light, **kw):  # type: ignore[no-untyped-def]
+        key = (int(pair.baseline[::97, ::89].sum() * 1e3),
+               pair.shape, light.azimuth_deg)
+        if key not in memo:
+            if len(memo) > 8:  # one pair's levels at a time
+                memo.clear()
+            memo[key] = original(model, pair, light, **kw)
+        return tuple(m.copy() for m in memo[key])
+
+    pms.pair_level = cached  # type: ignore[assignment]
+
+    def run(b, w, v, light, *, px_per_mm, **cfg):  # type: ignore[no-untyped-def]
+        cfg = dict(cfg)
+        if "regions" in cfg:
+            cfg["regions"] = RegionParams(**cfg["regions"])
+        return pms.pair_multiscale_change(b, w, v, light, model=net, px_per_mm=px_per_mm, **cfg)
+
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from finescale import _match, _scores
@@ -44,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="6MP")
     ap.add_argument("--cache", type=Path, default=ROOT / "bench" / "out" / "finescale" / "cache")
     ap.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS)
+    ap.add_argument("--method", default="photometric", choices=("photometric", "pair"))
     args = ap.parse_args(argv)
+    change = multiscale_change if args.method == "photometric" else _pair_sweeper()
     configs = [json.loads(c) for c in args.configs]
     pairs = sorted((args.cache / args.size).glob(f"{args.split}-*"))
     if not pairs:
@@ -70,9 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         lb = truth["light_baseline"]
         ppm = json.loads((d / "canvas.json").read_text())["px_per_mm"]
         for k, cfg in enumerate(configs):
-            out = multiscale_change(data["b"], data["w"], data["v"],
-                                    Light(lb["azimuth_deg"], lb["elevation_deg"]),
-                                    px_per_mm=ppm, **cfg)
+            out = change(data["b"], data["w"], data["v"],
+                         Light(lb["azimuth_deg"], lb["elevation_deg"]), px_per_mm=ppm, **cfg)
             counts = _match(truth["regions"], [r.to_dict() for r in out.regions], ppm)
             for c in counts:
                 for key in counts[c]:

@@ -45,9 +45,9 @@ class Settings:
     analysis_max_px: int = 1600  # long side of the grid the change map is computed on
     method: str = "photometric"
     # "auto" (default): the finest route the method has -- every scale from the native
-    # pixel up, in tiles, for photometric (monitor.change.multiscale); the one grid for
-    # the methods without a multi-scale route (see scale_route). "grid": one grid of
-    # analysis_max_px. The benchmark chose auto (docs/finescale.md, docs/benchmarks.md)
+    # pixel up, in tiles, for photometric and pair (monitor.change.multiscale,
+    # monitor.change.pair_multiscale); the one grid for depth (see scale_route).
+    # "grid": one grid of analysis_max_px. The benchmark chose auto (docs/finescale.md)
     scale: str = "auto"
     tile: int = 1024  # tile core size of the multi-scale route, pixels of each level
     # the multi-scale route's absolute floor on a region's peak height change: mm when the
@@ -252,7 +252,7 @@ def _between(low: float, high: float) -> Callable[[float], str | None]:
 #: route for it, or one analysis grid.
 SCALES = ("auto", "grid")
 #: Methods with a multi-scale route (``scale="auto"`` runs it; the others use the grid).
-MULTISCALE_METHODS = ("photometric",)
+MULTISCALE_METHODS = ("photometric", "pair")
 #: Scans whose long side is below this take the grid with ``scale="auto"``: their
 #: pyramid (levels down to 96 px) would have fewer than three levels to choose a
 #: scale from, and the grid sees every one of their pixels.

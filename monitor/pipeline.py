@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -58,6 +58,7 @@ from monitor.results import (
     ImageData,
     Light,
     LightUsed,
+    MultiScaleChange,
     Outline,
     Region,
     Registration,
@@ -340,6 +341,28 @@ def _grid_context(
     return _GridContext(appearance, outline, status, warnings, change.usable_fraction)
 
 
+def _multiscale_of(
+    settings: Settings, held: dict[str, np.ndarray], valid: np.ndarray, light: Light,
+    px_per_mm: float | None,
+) -> MultiScaleChange:
+    """Every scale of the full-resolution pair by the settings' method; ``held`` is cleared."""
+    device = select_device(settings.device)
+    common: dict[str, Any] = {
+        "px_per_mm": px_per_mm, "device": device, "min_height_mm": settings.fine_min_height_mm,
+        "min_height_px": settings.fine_min_height_px, "release": held.clear,
+    }
+    if settings.method == "pair":
+        from monitor.change.pair import load_pair_model
+        from monitor.change.pair_multiscale import pair_multiscale_change
+
+        return pair_multiscale_change(held["baseline"], held["current"], valid, light,
+                                      model=load_pair_model(device), **common)
+    from monitor.change.multiscale import multiscale_change
+
+    return multiscale_change(held["baseline"], held["current"], valid, light,
+                             tile=settings.tile, **common)
+
+
 def _compare_multiscale(
     baseline: str | Path,
     current: str | Path,
@@ -353,8 +376,6 @@ def _compare_multiscale(
     context: _GridContext,
 ) -> Comparison:
     """The ``scale="auto"`` route: every scale at full resolution, in tiles."""
-    from monitor.change.multiscale import multiscale_change
-
     with stages.stage("resample"):
         base_lin = to_linear(base_img.pixels)
         cur_lin = to_linear(cur_img.pixels)
@@ -366,16 +387,14 @@ def _compare_multiscale(
         # has their slope (release): the levels then run without 2 full-res float scans
         held = {"baseline": base_lin, "current": warped}
         del base_lin, warped
-        ms = multiscale_change(held["baseline"], held["current"], valid, light,
-                               px_per_mm=px_per_mm, device=select_device(settings.device),
-                               tile=settings.tile, min_height_mm=settings.fine_min_height_mm,
-                               min_height_px=settings.fine_min_height_px, release=held.clear)
+        ms = _multiscale_of(settings, held, valid, light, px_per_mm)
         del valid
         s = ms.preview_scale
         preview = _preview8(downsample(base_img.pixels, s))
         level = next(lv for lv in ms.levels if abs(lv.pitch_px * s - 1.0) < 1e-6)
         change = ChangeMap(
-            height=ms.preview, scale=s, method="photometric", noise_sigma=level.noise_sigma,
+            height=ms.preview, scale=s, method=settings.method,
+            noise_sigma=level.noise_sigma,
             model_id=ms.model_id, integration_direction=ms.integration_direction,
             usable_fraction=context.usable_fraction,
         )

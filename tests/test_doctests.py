@@ -42,6 +42,7 @@ MODULES = [
     "monitor.light.check",
     "monitor.light.estimate",
     "monitor.change.multiscale",
+    "monitor.change.pair_multiscale",
     "monitor.report.render",
 ]
 

@@ -349,7 +349,7 @@ def test_only_dark_or_clipped_pixels_themselves_are_untrusted():
 
 
 def _candidate(level: int, significance: float, rows: range, cols: range, width: int = 100):
-    from monitor.change.multiscale import _Candidate
+    from monitor.change.multiscale import Candidate as _Candidate
     from monitor.results import ScaledRegion
 
     ys, xs = np.meshgrid(np.asarray(rows), np.asarray(cols), indexing="ij")
@@ -365,7 +365,7 @@ def test_one_deformation_seen_at_two_levels_is_reported_once():
     in pixels of the coarser level) are one region, the most significant kept,
     although they overlap by less than ``nms_overlap``; the same footprints at one
     level, or far apart, stay two regions."""
-    from monitor.change.multiscale import _suppress
+    from monitor.change.multiscale import suppress as _suppress
 
     fine = _candidate(0, 12.0, range(10, 15), range(10, 15))
     coarse = _candidate(2, 20.0, range(8, 18), range(15, 30))  # beside it, no shared cell
@@ -392,7 +392,7 @@ def test_a_region_steeper_than_relief_is_not_reported():
     """A narrow spike (a cast shadow or glint that moved with the lamp integrates to a
     'bulge' of slope > 1) is dropped by ``max_slope``; a gentle bump of the same
     significance stays."""
-    from monitor.change.multiscale import _level_regions
+    from monitor.change.multiscale import level_regions
 
     y, x = np.mgrid[0:200, 0:300].astype(np.float32)
     spike = 8.0 * np.exp(-((x - 60) ** 2 + (y - 100) ** 2) / (2 * 1.5**2))  # 8 px high, ~5 px wide
@@ -401,7 +401,7 @@ def test_a_region_steeper_than_relief_is_not_reported():
     zmap = np.where(x < 130, height * 5.0, height * 40.0).astype(np.float32)  # both peak at z 40
 
     def found(max_slope: float) -> list[int]:
-        regions = _level_regions(
+        regions = level_regions(
             height, zmap.copy(), np.zeros_like(height, bool), level=0, pitch=1, z=7.0,
             extent_frac=0.2, min_area=4, px_per_mm=None, direction=(1.0, 0.0), nms_pitch=4,
             nms_shape=(51, 76), max_slope=max_slope,

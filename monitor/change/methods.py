@@ -120,6 +120,9 @@ def photometric_change(
     chroma_z: float = 6.0,
     chroma_floor: float = 0.03,
     presmooth_px: float = 1.5,
+    length_px: float | None = None,
+    median_lum: float | None = None,
+    details: bool = True,
 ) -> ChangeMap:
     """Height change from the log ratio of two registered linear scans.
 
@@ -142,6 +145,17 @@ def photometric_change(
     chroma_z, chroma_floor
         A pixel is appearance change when its smoothed chromatic log-ratio
         exceeds ``max(chroma_floor, median + chroma_z * sigma)``.
+    length_px, median_lum
+        The long side (pixels) that the lengths given as fractions of the long
+        side refer to (background, fill, dilation, integration memory and
+        blur), and the baseline's median luminance; default: this image's. A
+        tile of a larger image passes the whole image's (or a fixed working
+        size), so that every tile is processed alike.
+    details
+        False leaves out the colour differences (``delta_*``) and the local
+        noise map (``noise_sigma`` is then the global robust spread of the
+        linear integral): for callers that read the height and the
+        appearance mask only (the pair network's inputs).
 
     Returns
     -------
@@ -171,7 +185,8 @@ def photometric_change(
     ux, uy, gain = in_plane_direction(light)
     device = device or torch.device("cpu")
     ok = trusted_pixels(valid, baseline, current)
-    long_side = max(baseline.shape[:2])
+    own_side = max(baseline.shape[:2])
+    long_side = own_side if length_px is None else float(length_px)
     if np.count_nonzero(ok) < 16:
         # nothing readable (clipped, too dark): no estimate, and the result says so
         blank = np.where(valid, 0.0, np.nan).astype(np.float32)
@@ -209,7 +224,8 @@ def photometric_change(
         # that sensor noise in dark paint is not taken for a chromatic change
         lum = baseline.mean(axis=2)
         brightness = torch.from_numpy(
-            np.clip(lum / max(float(np.median(lum[ok])), 1e-3), 0, 1).astype(np.float32)
+            np.clip(lum / max(float(np.median(lum[ok])) if median_lum is None else median_lum,
+                              1e-3), 0, 1).astype(np.float32)
         ).to(device)
         chroma_s = smooth_background(chroma * brightness, w, 2.0)
         cs = chroma_s.cpu().numpy()
@@ -219,10 +235,10 @@ def photometric_change(
         ) & valid
         # colour difference of the change alone: the baseline against itself times the
         # local (exposure- and white-balance-free) ratio, so lamp and camera drift drop out
-        delta_e, delta_l, delta_c = colour_difference(
+        deltas = colour_difference(
             b.cpu().numpy().transpose(1, 2, 0),
             (b * torch.exp(ratio)).cpu().numpy().transpose(1, 2, 0),
-        )
+        ) if details else None
         del b
         keep = torch.from_numpy(~appearance).to(device=device, dtype=torch.float32) * w
         # shading change relative to the baseline's shading: the first-order model
@@ -234,13 +250,20 @@ def photometric_change(
         # through a deformation and leave tails
         fill = smooth_background(slope, keep, 0.01 * long_side)
         slope = torch.where(keep > 0, slope, fill) * w
-        height_t, linear_t = integrate_two_sided(slope, (ux, uy))
+        rel = long_side / own_side  # integrate_two_sided's fractions are of its own side
+        height_t, linear_t = integrate_two_sided(slope, (ux, uy), decay_frac=0.1 * rel,
+                                                 blur_frac=0.003 * rel)
         height, linear = height_t.cpu().numpy(), linear_t.cpu().numpy()
     # level of detection: the robust spread of the linearly integrated field --
     # sensor noise, misregistration and light-drift clutter integrated exactly
     # like the signal -- measured locally, since dark paint is noisier
-    noise_map = local_noise(linear, ok & ~appearance) / scale
-    sigma = float(np.median(noise_map))
+    clean = ok & ~appearance
+    noise_map: np.ndarray | None = None
+    if details:
+        noise_map = local_noise(linear, clean) / scale
+        sigma = float(np.median(noise_map))
+    else:
+        sigma = robust_sigma(linear[clean]) / scale if clean.any() else 0.0
     # the estimate is in analysis pixels; express it in baseline pixels
     height = (height / scale).astype(np.float32)
     height[~valid] = np.nan
@@ -251,9 +274,9 @@ def photometric_change(
         noise_sigma=sigma,
         noise_map=noise_map,
         appearance=appearance,
-        delta_e=np.where(valid, delta_e, np.nan).astype(np.float32),
-        delta_l=np.where(valid, delta_l, np.nan).astype(np.float32),
-        delta_c=np.where(valid, delta_c, np.nan).astype(np.float32),
+        delta_e=None if deltas is None else np.where(valid, deltas[0], np.nan).astype(np.float32),
+        delta_l=None if deltas is None else np.where(valid, deltas[1], np.nan).astype(np.float32),
+        delta_c=None if deltas is None else np.where(valid, deltas[2], np.nan).astype(np.float32),
         model_id="monitor/photometric-v1",
         weights_sha256=None,
         integration_direction=(ux, uy),

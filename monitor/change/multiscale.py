@@ -81,7 +81,22 @@ from monitor.results import (
     StageTiming,
 )
 
-__all__ = ["multiscale_change"]
+__all__ = [
+    "Candidate",
+    "LevelStat",
+    "RegionParams",
+    "SuppressionGrid",
+    "combine_preview",
+    "preview_grid",
+    "to_grid",
+    "level_detections",
+    "level_regions",
+    "multiscale_change",
+    "scaled_results",
+    "suppress",
+    "suppression_grid",
+    "tail_threshold",
+]
 
 MODEL_ID = "monitor/photometric-multiscale-v1"
 
@@ -307,7 +322,7 @@ def _appearance_and_fill(
     return appearance
 
 
-def _to_grid(m: np.ndarray, steps: int, shape: tuple[int, int]) -> np.ndarray:
+def to_grid(m: np.ndarray, steps: int, shape: tuple[int, int]) -> np.ndarray:
     """Level map ``m`` on the grid of the level ``-steps`` levels coarser (``shape``).
 
     A finer level (``steps < 0``) is averaged over the coarser pixel's footprint
@@ -324,6 +339,51 @@ def _to_grid(m: np.ndarray, steps: int, shape: tuple[int, int]) -> np.ndarray:
         k = 2**steps
         out = cv2.resize(m, (m.shape[1] * k, m.shape[0] * k), interpolation=cv2.INTER_LINEAR)
     return np.ascontiguousarray(out[: shape[0], : shape[1]], dtype=np.float32)
+
+
+def preview_grid(shape: tuple[int, int], max_side: int = 1600) -> tuple[int, tuple[int, int]]:
+    """The preview's level and shape: the first level whose long side is <= ``max_side``.
+
+    Levels halve the previous one's sides, rounding up.
+
+    Examples
+    --------
+    >>> preview_grid((2000, 3000))
+    (1, (1000, 1500))
+    """
+    level, (h, w) = 0, shape
+    while max(h, w) > max_side:
+        h, w, level = math.ceil(h / 2), math.ceil(w / 2), level + 1
+    return level, (h, w)
+
+
+def combine_preview(
+    preview: np.ndarray, on_preview: list[tuple[np.ndarray, np.ndarray]],
+    span: int = 0, z_min: float = 3.0,
+) -> np.ndarray:
+    """At every pixel, the height of the level where ``|z|`` is largest (NaN kept).
+
+    ``on_preview`` holds every level's (height, z) brought to the preview's grid
+    (:func:`to_grid`), finest first; with one level the preview comes back
+    unchanged. With ``span > 0``, where that ``|z|`` reaches ``z_min`` the height
+    is the largest of the same sign over that level and the ``span`` coarser
+    ones (a level under-reads what is wider than its integration), as region
+    peaks are read (``peak_levels`` of :func:`multiscale_change`).
+    """
+    if len(on_preview) < 2:
+        return preview
+    heights = np.stack([m[0] for m in on_preview])
+    zs = np.abs(np.stack([m[1] for m in on_preview]))
+    best = np.argmax(zs, axis=0)
+    combined = np.take_along_axis(heights, best[None], axis=0)[0]
+    if span > 0:
+        sign = np.sign(combined)
+        strong = np.take_along_axis(zs, best[None], axis=0)[0] >= z_min
+        for step in range(1, span + 1):
+            idx = np.minimum(best + step, heights.shape[0] - 1)
+            other = np.take_along_axis(heights, idx[None], axis=0)[0]
+            combined = np.where(strong & (sign * other > sign * combined), other, combined)
+    return np.where(np.isfinite(preview), combined, np.nan).astype(np.float32)
 
 
 def _fast_side(n: int, core: int) -> int:
@@ -368,7 +428,7 @@ def _integrate_level(
     return height, linear
 
 
-def _tail_threshold(
+def tail_threshold(
     zmap: np.ndarray, z_floor: float, false_alarms: float, fit: tuple[float, float]
 ) -> float:
     """Seed threshold at which about ``false_alarms`` noise regions are expected on this level.
@@ -397,37 +457,15 @@ def _tail_threshold(
 
 
 @dataclass
-class _Candidate:
+class Candidate:
+    """A region of one level and its footprint on the common suppression grid."""
+
     region: ScaledRegion
     cells: np.ndarray  # footprint on the suppression grid (flat indices)
 
 
-def _combine_heights(
-    heights: np.ndarray, zs: np.ndarray, span: int, z_min: float
-) -> np.ndarray:
-    """Per pixel, the height of the level where ``|z|`` is largest (levels on one grid).
-
-    With ``span > 0``, where that ``|z|`` reaches ``z_min`` the height is the
-    largest of the same sign over that level and the ``span`` coarser ones
-    (a level under-reads what is wider than its integration), as region peaks are.
-    """
-    best = np.argmax(zs, axis=0)
-    out = np.take_along_axis(heights, best[None], axis=0)[0]
-    if span <= 0:
-        return out
-    sign = np.sign(out)
-    strong = np.take_along_axis(zs, best[None], axis=0)[0] >= z_min
-    n = heights.shape[0]
-    for step in range(1, span + 1):
-        idx = np.minimum(best + step, n - 1)
-        other = np.take_along_axis(heights, idx[None], axis=0)[0]
-        take = strong & (sign * other > sign * out)
-        out = np.where(take, other, out)
-    return out
-
-
 def _remeasure_peaks(
-    candidates: list[_Candidate], height: np.ndarray, trusted: np.ndarray, level: int,
+    candidates: list[Candidate], height: np.ndarray, trusted: np.ndarray, level: int,
     pitch: int, span: int,
 ) -> None:
     """Raise the peaks of finer candidates to this level's extreme inside their boxes.
@@ -452,13 +490,101 @@ def _remeasure_peaks(
             cand.region = dataclasses.replace(r, peak=sign * extreme)
 
 
-def _level_regions(
+@dataclass(frozen=True)
+class SuppressionGrid:
+    """The grid all levels' footprints are drawn on: ``pitch`` native pixels a cell."""
+
+    pitch: int
+    shape: tuple[int, int]
+
+
+def suppression_grid(shape: tuple[int, int], pitch: int = 4) -> SuppressionGrid:
+    """The suppression grid of a native image of ``shape`` (one spare cell each way).
+
+    Examples
+    --------
+    >>> suppression_grid((100, 60))
+    SuppressionGrid(pitch=4, shape=(26, 16))
+    """
+    h, w = shape
+    return SuppressionGrid(pitch, (math.ceil(h / pitch) + 1, math.ceil(w / pitch) + 1))
+
+
+@dataclass(frozen=True)
+class RegionParams:
+    """How regions are seeded and grown on a level and merged across levels.
+
+    See :func:`multiscale_change` for the meaning and the provenance of each value.
+    """
+
+    z: float = 7.0
+    false_alarms: float = 3.0
+    tail_fit: tuple[float, float] = (3.0, 6.0)
+    extent_frac: float = 0.2
+    min_diameter_level_px: float = 4.0
+    nms_overlap: float = 0.3
+    merge_radius_level_px: float = 8.0
+    # photometric: 1.0 (multiscale_change's max_slope); the pair route was measured without
+    max_slope: float = math.inf
+
+
+def level_detections(
+    height: np.ndarray, zmap: np.ndarray, appearance: np.ndarray, *, level: int,
+    params: RegionParams, grid: SuppressionGrid, direction: tuple[float, float],
+    px_per_mm: float | None, min_height: float,
+) -> tuple[list[Candidate], float]:
+    """One level's candidate regions and its seed threshold (in sigmas of the level).
+
+    ``height`` in baseline pixels and ``zmap`` (height / level of detection, 0
+    where untrusted) on the level's grid, ``appearance`` a bool mask there. The
+    seed threshold is :func:`tail_threshold` over the pixels outside
+    ``appearance``; ``zmap`` is negated in place (see :func:`level_regions`).
+    """
+    z_level = tail_threshold(np.where(appearance, 0.0, zmap), params.z, params.false_alarms,
+                             params.tail_fit)
+    min_area = max(4, int(math.pi / 4 * params.min_diameter_level_px**2))
+    found = level_regions(
+        height, zmap, appearance, level=level, pitch=2**level, z=z_level,
+        extent_frac=params.extent_frac, min_area=min_area, px_per_mm=px_per_mm,
+        direction=direction, nms_pitch=grid.pitch, nms_shape=grid.shape, min_height=min_height,
+        max_slope=params.max_slope,
+    )
+    return found, z_level
+
+
+#: Per-level statistics: level, pitch, shape, noise median, candidates, seed threshold.
+LevelStat = tuple[int, int, tuple[int, int], float, int, float]
+
+
+def scaled_results(
+    candidates: list[Candidate], level_stats: list[LevelStat], params: RegionParams,
+    grid: SuppressionGrid,
+) -> tuple[tuple[ScaleLevel, ...], tuple[ScaledRegion, ...]]:
+    """Suppress the candidates of all levels (:func:`suppress`); levels and numbered regions."""
+    kept = suppress(candidates, params.nms_overlap, width=grid.shape[1], nms_pitch=grid.pitch,
+                    merge_radius=params.merge_radius_level_px)
+    per_level = {lv: 0 for lv, *_ in level_stats}
+    for c in kept:
+        per_level[c.region.level] += 1
+    levels = tuple(
+        ScaleLevel(level=lv, pitch_px=float(p), shape=shp, noise_sigma=ns, n_candidates=nc,
+                   n_kept=per_level[lv], z_seed=zs)
+        for lv, p, shp, ns, nc, zs in level_stats
+    )
+    regions = tuple(
+        ScaledRegion(**{**c.region.__dict__, "id": i})
+        for i, c in enumerate(sorted(kept, key=lambda c: -c.region.significance), start=1)
+    )
+    return levels, regions
+
+
+def level_regions(
     height: np.ndarray, zmap: np.ndarray, appearance: np.ndarray, *, level: int, pitch: int,
     z: float, extent_frac: float, min_area: int, px_per_mm: float | None,
     direction: tuple[float, float], nms_pitch: int, nms_shape: tuple[int, int],
     min_height: float = 0.0, max_appearance_overlap: float = 0.5, tail_ratio: float = 5.0,
     max_slope: float = math.inf,
-) -> list[_Candidate]:
+) -> list[Candidate]:
     """Regions of one level (vectorised seeds / extents), in baseline pixels.
 
     ``zmap`` is negated in place for the recessions (a full-resolution copy less).
@@ -494,7 +620,7 @@ def _level_regions(
                 ))
     kept = drop_tails([c[0] for c in found if c is not None], direction, tail_ratio)
     ids = {id(r) for r in kept}
-    return [_Candidate(c[0], c[1]) for c in found if c is not None and id(c[0]) in ids]
+    return [Candidate(c[0], c[1]) for c in found if c is not None and id(c[0]) in ids]
 
 
 def _make_candidate(
@@ -558,7 +684,7 @@ def _cell_box(cells: np.ndarray, width: int) -> tuple[int, int, int, int]:
     return int(ys.min()), int(xs.min()), int(ys.max()), int(xs.max())
 
 
-def _near(a: _Candidate, b: _Candidate, radius: int, width: int) -> bool:
+def _near(a: Candidate, b: Candidate, radius: int, width: int) -> bool:
     """Whether two footprints share a cell or lie within ``radius`` cells of each other."""
     ay0, ax0, ay1, ax1 = _cell_box(a.cells, width)
     by0, bx0, by1, bx1 = _cell_box(b.cells, width)
@@ -583,10 +709,10 @@ def _near(a: _Candidate, b: _Candidate, radius: int, width: int) -> bool:
     return bool(grown[ys[inside], xs[inside]].any())
 
 
-def _suppress(
-    candidates: list[_Candidate], overlap: float, *, width: int, nms_pitch: int,
+def suppress(
+    candidates: list[Candidate], overlap: float, *, width: int, nms_pitch: int,
     merge_radius: float = 0.0,
-) -> list[_Candidate]:
+) -> list[Candidate]:
     """Keep the most significant of candidates that are one region.
 
     Two candidates are one region when their footprints (on the suppression grid
@@ -596,7 +722,7 @@ def _suppress(
     levels: one deformation seen at two scales is often cut differently at each
     (a ring at the fine level, its centre at the coarse one) and was reported twice.
     """
-    kept: list[_Candidate] = []
+    kept: list[Candidate] = []
     for cand in sorted(candidates, key=lambda c: -c.region.significance):
         clash = False
         for other in kept:
@@ -812,21 +938,18 @@ def multiscale_change(
             release()
         t0 = mark("ms_slope", t0)
 
-        nms_pitch = 4
-        nms_shape = (math.ceil(h / nms_pitch) + 1, math.ceil(w / nms_pitch) + 1)
-        candidates: list[_Candidate] = []
-        level_stats: list[tuple[int, int, tuple[int, int], float, int, float]] = []
+        grid = suppression_grid((h, w))
+        params = RegionParams(z, false_alarms, tail_fit, extent_frac, min_diameter_level_px,
+                              nms_overlap, merge_radius_level_px, max_slope)
+        candidates: list[Candidate] = []
+        level_stats: list[LevelStat] = []
         level_slope = slope
         # bool at level 0 (a float copy of each would be two more full-resolution maps),
         # fractions of trusted / appearance pixels from level 1 on
         level_ok: np.ndarray = ok
         level_app: np.ndarray = appearance
         preview, preview_scale = None, 1.0
-        # the preview's level: the first whose long side is <= 1600 (levels halve, ceil)
-        shape_pv, pv_level = (h, w), 0
-        while max(shape_pv) > 1600:
-            shape_pv = (math.ceil(shape_pv[0] / 2), math.ceil(shape_pv[1] / 2))
-            pv_level += 1
+        pv_level, shape_pv = preview_grid((h, w))
         # every level's height and z on the preview's grid (combine_levels)
         on_preview: list[tuple[np.ndarray, np.ndarray]] = []
         level = 0
@@ -853,17 +976,13 @@ def multiscale_change(
             np.divide(height, zmap, out=zmap)
             zmap[~trusted] = 0.0
             del noise_map
-            min_area = max(4, int(math.pi / 4 * min_diameter_level_px**2))
-            if combine_levels:  # before _level_regions negates zmap
+            if combine_levels:  # before level_regions negates zmap
                 on_preview.append(tuple(  # type: ignore[arg-type]
-                    _to_grid(m, level - pv_level, shape_pv) for m in (height, zmap)
+                    to_grid(m, level - pv_level, shape_pv) for m in (height, zmap)
                 ))
-            z_level = _tail_threshold(np.where(clean, zmap, 0.0), z, false_alarms, tail_fit)
-            found = _level_regions(
-                height, zmap, level_app >= 0.5, level=level, pitch=pitch, z=z_level,
-                extent_frac=extent_frac, min_area=min_area, px_per_mm=px_per_mm,
-                direction=(ux, uy), nms_pitch=nms_pitch, nms_shape=nms_shape,
-                min_height=min_height, max_slope=max_slope,
+            found, z_level = level_detections(
+                height, zmap, ~clean, level=level, params=params, grid=grid,
+                direction=(ux, uy), px_per_mm=px_per_mm, min_height=min_height,
             )
             candidates.extend(found)
             level_stats.append(
@@ -887,27 +1006,11 @@ def multiscale_change(
             )
             if level == 1:
                 del slope
-        kept = _suppress(candidates, nms_overlap, width=nms_shape[1], nms_pitch=nms_pitch,
-                         merge_radius=merge_radius_level_px)
-        if combine_levels and preview is not None and len(on_preview) > 1:
-            heights = np.stack([m[0] for m in on_preview])
-            zs = np.abs(np.stack([m[1] for m in on_preview]))
-            combined = _combine_heights(heights, zs, map_peak_levels, map_peak_z)
-            preview = np.where(np.isfinite(preview), combined, np.nan).astype(np.float32)
+        levels, regions = scaled_results(candidates, level_stats, params, grid)
+        if combine_levels and preview is not None:
+            preview = combine_preview(preview, on_preview, map_peak_levels, map_peak_z)
         t0 = mark("ms_select", t0)
 
-    per_level = {lv: 0 for lv, *_ in level_stats}
-    for c in kept:
-        per_level[c.region.level] += 1
-    levels = tuple(
-        ScaleLevel(level=lv, pitch_px=float(p), shape=shp, noise_sigma=ns, n_candidates=nc,
-                   n_kept=per_level[lv], z_seed=zs)
-        for lv, p, shp, ns, nc, zs in level_stats
-    )
-    regions = tuple(
-        ScaledRegion(**{**c.region.__dict__, "id": i})
-        for i, c in enumerate(sorted(kept, key=lambda c: -c.region.significance), start=1)
-    )
     if preview is None:  # pragma: no cover - min_level_side > 1600 only
         preview, preview_scale = np.zeros((1, 1), np.float32), 1.0 / max(h, w)
     return MultiScaleChange(

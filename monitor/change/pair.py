@@ -112,6 +112,7 @@ def pair_features(
     light: Light,
     photometric: torch.Tensor,
     appearance: torch.Tensor,
+    lum_level: float | None = None,
 ) -> torch.Tensor:
     """The network's input channels for one pair already turned to canonical orientation.
 
@@ -129,6 +130,9 @@ def pair_features(
         on the same grid (pixels; 0 outside the overlap).
     appearance
         (H, W) bool, its chromatic appearance-change mask.
+    lum_level
+        The log luminance channel 8 is relative to (default: the median of
+        this image's trusted pixels; a tile passes its whole image's).
 
     Returns
     -------
@@ -154,7 +158,10 @@ def pair_features(
     )
     lum = _log_lum(b)
     lum_hp = (lum - smooth_background(lum, w, BACKGROUND_PX)) * w
-    level = lum[ok].median() if bool(ok.any()) else lum.new_tensor(0.0)
+    if lum_level is not None:
+        level = lum.new_tensor(lum_level)
+    else:
+        level = lum[ok].median() if bool(ok.any()) else lum.new_tensor(0.0)
     inside = valid.float()
     ones = torch.ones_like(achromatic)
     q = TARGET_SCALE / gain
@@ -193,7 +200,8 @@ class PairInputs:
 
 def pair_inputs(
     baseline: np.ndarray, current: np.ndarray, valid: np.ndarray, light: Light,
-    device: torch.device | None = None,
+    device: torch.device | None = None, *, length_px: float | None = None,
+    median_lum: float | None = None, lum_level: float | None = None,
 ) -> PairInputs:
     """Turn a pair to canonical orientation and compute :func:`pair_features`.
 
@@ -207,6 +215,12 @@ def pair_inputs(
         The lamp, in the images' orientation.
     device
         Where to compute.
+    length_px, median_lum, lum_level
+        For a tile of a larger image: the long side the physics channel's
+        relative lengths refer to and the image's median luminance
+        (:func:`~monitor.change.methods.photometric_change`), and the log
+        luminance level of channel 8 (:func:`pair_features`); default: this
+        image's own.
 
     Returns
     -------
@@ -217,7 +231,8 @@ def pair_inputs(
     turned = turn_light(light, k)
     cur = np.where(valid[..., None], np.nan_to_num(current), 0.0).astype(np.float32)
     base = baseline.astype(np.float32)
-    photo = photometric_change(base, cur, valid, light, scale=1.0, device=device)
+    photo = photometric_change(base, cur, valid, light, scale=1.0, device=device,
+                               length_px=length_px, median_lum=median_lum, details=False)
     appearance = photo.appearance if photo.appearance is not None else np.zeros_like(valid)
 
     def t(a: np.ndarray) -> torch.Tensor:
@@ -227,7 +242,8 @@ def pair_inputs(
 
     b_t, c_t, v_t = t(base), t(cur), t(valid.astype(bool))
     feats = pair_features(
-        b_t, c_t, v_t, turned, t(np.nan_to_num(photo.height)), t(appearance.astype(bool))
+        b_t, c_t, v_t, turned, t(np.nan_to_num(photo.height)), t(appearance.astype(bool)),
+        lum_level=lum_level,
     )
     ok = trusted_mask(v_t, b_t, c_t)
     ok = torch.rot90(ok, -k, dims=(-2, -1)) if k else ok
