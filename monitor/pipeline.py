@@ -182,6 +182,9 @@ def compare(
                           tuple(stages.timings))
     # "auto" only for a method with a multi-scale route and a scan big enough for one
     route = scale_route(settings, base_img.pixels.shape[:2])
+    if route == "auto":  # progress fractions count this route's stages
+        stages.names = ("read", "register", "resample", "light", "appearance", "resample",
+                        "change", "regions")
     with stages.stage("register"):
         reg = register(
             base_img.pixels,

@@ -179,3 +179,15 @@ def test_the_floor_and_the_usable_minimum_are_validated_settings() -> None:
         load_settings({"MONITOR_MIN_HEIGHT_CHANGE": "-1"})
     with pytest.raises(MonitorError, match="MONITOR_MIN_USABLE_FRACTION"):
         load_settings({"MONITOR_MIN_USABLE_FRACTION": "1.5"})
+
+
+@pytest.mark.parametrize("scale", ["auto", "grid"])
+def test_progress_says_done_once_after_every_stage(scans: Path, scale: str) -> None:
+    seen: list[tuple[str, float]] = []
+    c = compare(scans / "a.png", scans / "b.png", Settings(device="cpu", scale=scale),
+                progress=lambda name, frac: seen.append((name, frac)))
+    assert [n for n, _ in seen].count("done") == 1 and seen[-1] == ("done", 1.0)
+    fractions = [f for _, f in seen]
+    assert fractions == sorted(fractions) and max(fractions) == 1.0
+    # every pipeline stage announced, then done (the multi-scale sub-stages ms_* are not)
+    assert len(seen) == len([t for t in c.timings if "_" not in t.name]) + 1
