@@ -65,7 +65,7 @@ def compare(
     scale: Annotated[
         str | None,
         typer.Option(help="auto (default): every scale at full resolution, fine damage included "
-                     "(photometric; pair and depth use the grid); grid: one 1600-px grid."),
+                     "(photometric and pair; depth uses the grid); grid: one 1600-px grid."),
     ] = None,
     px_per_mm: Annotated[
         float | None, typer.Option(help="Baseline pixels per millimetre, for areas in mm^2.")
