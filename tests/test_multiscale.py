@@ -197,6 +197,10 @@ def test_absolute_height_floor_in_mm_and_px(blisters):
     assert not any(np.allclose(r.centroid, weakest.centroid) for r in px.regions)
     with pytest.raises(MonitorError, match="min_height"):
         multiscale_change(b, w, valid, light, min_height_px=-1.0)
+    # a coarse pitch: 0.02 mm at 4 px/mm is 0.08 px, under the pixel floor, which holds
+    coarse = multiscale_change(b, w, valid, light, px_per_mm=4.0, min_height_mm=0.02,
+                               min_height_px=0.12)
+    assert coarse.min_height_px == pytest.approx(0.12)
 
 
 def test_the_height_floor_defaults_to_the_validated_settings(blisters, monkeypatch):

@@ -448,7 +448,7 @@ def pair_multiscale_change(
             and appearance_frac >= 0):
         raise MonitorError("pair multiscale: min heights, batch, min_level_side, edge_px or "
                            "appearance_frac out of range")
-    min_height = mm * px_per_mm if px_per_mm else px
+    min_height = max(mm * px_per_mm, px) if px_per_mm else px  # as multiscale_change
     dev = torch.device(device) if device is not None else torch.device("cpu")
     ux, uy, _ = in_plane_direction(light)
     noise_mult = model.meta_float("noise_mult", 1.0)
