@@ -398,7 +398,8 @@ def _compare_multiscale(
         change = ChangeMap(
             height=ms.preview, scale=s, method=settings.method,
             noise_sigma=level.noise_sigma,
-            model_id=ms.model_id, integration_direction=ms.integration_direction,
+            model_id=ms.model_id, weights_sha256=ms.weights_sha256,
+            integration_direction=ms.integration_direction,
             usable_fraction=context.usable_fraction,
         )
     with stages.stage("regions"):

@@ -459,6 +459,7 @@ class MultiScaleChange:
     integration_direction: tuple[float, float]
     timings: tuple[StageTiming, ...] = ()
     min_height_px: float = 0.0  # absolute floor on a region's peak, baseline pixel pitches
+    weights_sha256: str | None = None  # the network's weights, for a learned route
 
 
 @dataclass(frozen=True)

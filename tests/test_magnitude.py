@@ -69,7 +69,9 @@ def _ratios(sample_dir: Path, regions: list[dict]) -> list[float]:
 def test_pair_method_through_the_cli_finds_every_change_at_its_true_height(
     sample_dir: Path, tmp_path: Path
 ) -> None:
-    summary = _cli(sample_dir, tmp_path / "pair", "pair")
+    # the grid route's figure (the pair net at every scale is measured in
+    # docs/pair-multiscale.md); its provenance is checked in test_pair_multiscale
+    summary = _cli(sample_dir, tmp_path / "pair", "pair", "grid")
     assert summary["method"] == "pair" and summary["model_id"].startswith("monitor/pair-")
     assert summary["units"].startswith("baseline pixel pitch")
     assert len(summary["weights_sha256"]) == 64

@@ -121,6 +121,8 @@ def test_pair_at_every_scale_finds_blisters_the_pair_grid_misses(blister_files) 
     assert len(auto.regions) <= len(truth["regions"]) + 1
     assert auto.params["scale"] == "auto" and auto.params["method"] == "pair"
     assert auto.change.method == "pair" and "pair-multiscale" in auto.change.model_id
+    assert auto.change.weights_sha256 == grid.change.weights_sha256  # which weights read it
+    assert auto.change.weights_sha256 is not None and len(auto.change.weights_sha256) == 64
     assert any(t.name.startswith("pms_level") for t in auto.timings)
 
 

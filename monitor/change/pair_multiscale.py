@@ -504,6 +504,7 @@ def pair_multiscale_change(
         preview_scale=1.0 / 2**pv_level,
         method="pair-multiscale",
         model_id=f"{MODEL_ID_PREFIX}+{model.model_id}",
+        weights_sha256=model.sha256,
         device=str(dev),
         tile=core,
         min_detectable_px=float(params.min_diameter_level_px),
